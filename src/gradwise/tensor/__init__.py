@@ -1,0 +1,1 @@
+"""The Tensor, its autograd engine, and PyTorch's tensor-level functions."""
