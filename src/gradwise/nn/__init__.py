@@ -2,3 +2,15 @@
 from gradwise.nn.parameter import Buffer, Parameter
 from gradwise.nn.module import Module
 from gradwise.nn.containers import ModuleDict, ModuleList, Sequential
+from gradwise.nn import functional, init
+from gradwise.nn.linear import Identity, Linear
+from gradwise.nn.conv import Conv2d
+from gradwise.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from gradwise.nn.activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from gradwise.nn.maxout import Maxout
+from gradwise.nn.dropout import Dropout
+from gradwise.nn.batchnorm import BatchNorm1d, BatchNorm2d
+from gradwise.nn.embedding import Embedding
+from gradwise.nn.flatten import Flatten, Unflatten
+from gradwise.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from gradwise.nn import utils

@@ -1,0 +1,68 @@
+"""`Conv2d`: a bank of learned 2-D filters (PyTorch's arguments, layout and initialisation)."""
+from __future__ import annotations
+
+from gradwise.nn import functional as F
+from gradwise.nn.linear import empty_parameter, reset_affine
+from gradwise.nn.module import Module
+from gradwise.tensor.tensor import Tensor
+
+
+class Conv2d(Module):
+    """Cross-correlates an (N, in_channels, H, W) input with (out_channels, in_channels/groups, kH, kW) filters.
+
+    stride, padding (int, pair, "valid" or "same"), dilation and groups as `F.conv2d`; only
+    padding_mode="zeros" is implemented. Initialised as PyTorch (kaiming_uniform_ with a=sqrt(5),
+    bias U[-1/sqrt(fan_in), 1/sqrt(fan_in)] with fan_in = in_channels/groups * kH * kW).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None) -> None:
+        super().__init__()
+        if groups <= 0:
+            raise ValueError("groups must be a positive integer")
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"padding_mode must be one of ['zeros', 'reflect', 'replicate', 'circular'], "
+                             f"but got padding_mode='{padding_mode}'")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv2d: padding_mode='{padding_mode}' is not implemented in gradwise "
+                                      "(only 'zeros')")
+        if isinstance(padding, str):
+            if padding not in ("valid", "same"):
+                raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
+            if padding == "same" and F._pair(stride, "stride", "Conv2d") != (1, 1):
+                raise ValueError("padding='same' is not supported for strided convolutions")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = F._pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride, self.dilation = F._pair(stride, "stride", "Conv2d"), F._pair(dilation, "dilation", "Conv2d")
+        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding", "Conv2d")
+        self.groups, self.padding_mode = groups, padding_mode
+        self.output_padding, self.transposed = (0, 0), False
+        self.weight = empty_parameter((out_channels, in_channels // groups) + self.kernel_size, device, dtype)
+        if bias:
+            self.bias = empty_parameter((out_channels,), device, dtype)
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        reset_affine(self.weight, self.bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
