@@ -203,3 +203,62 @@ def _adam_step(
         np.divide(m, scratch, out=scratch)
         scratch *= step_size
         params[name] -= scratch
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
+    """Index objects for one epoch: in-order slices, or a shuffled permutation's chunks."""
+    order = rng.permutation(n) if rng is not None else None
+    for start in range(0, n, batch_size):
+        if order is None:
+            yield slice(start, start + batch_size)
+        else:
+            yield order[start : start + batch_size]
+
+
+def train_epoch_net_numpy(
+    X: np.ndarray,
+    y: np.ndarray,
+    params: Params,
+    lr: float,
+    batch_size: int = 64,
+    momentum: float = 0.9,
+    state: dict | None = None,
+    rng: np.random.Generator | None = None,
+) -> float:
+    """One epoch of SGD-momentum training of the CIFAR ``Net``; returns the mean batch loss.
+
+    ``X`` is ``(n, 3, 32, 32)`` float32, ``y`` integer labels.  Batches are
+    taken in order unless ``rng`` is given (then shuffled).  ``params`` is
+    updated in place; pass the same ``state`` dict every epoch to keep the
+    momentum buffers.
+    """
+    state = {} if state is None else state
+    losses = []
+    for idx in _batches(len(X), batch_size, rng):
+        loss, grads = net_forward_backward(params, X[idx], y[idx])
+        _sgd_momentum_step(params, grads, state, lr, momentum)
+        losses.append(loss)
+    return float(np.mean(losses))
+
+
+def train_epoch_mlp_numpy(
+    X: np.ndarray,
+    y: np.ndarray,
+    params: Params,
+    lr: float,
+    batch_size: int = 128,
+    state: dict | None = None,
+    rng: np.random.Generator | None = None,
+) -> float:
+    """One epoch of Adam training of the MLP; returns the mean batch loss.
+
+    ``X`` is ``(n, 784)`` float32 (flattened images), ``y`` integer labels.
+    Pass the same ``state`` dict every epoch to keep Adam's moments and step.
+    """
+    state = {} if state is None else state
+    losses = []
+    for idx in _batches(len(X), batch_size, rng):
+        loss, grads = mlp_forward_backward(params, X[idx], y[idx])
+        _adam_step(params, grads, state, lr)
+        losses.append(loss)
+    return float(np.mean(losses))

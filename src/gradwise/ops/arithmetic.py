@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradwise.ops.select import Where
+from gradwise.tensor import function
 from gradwise.tensor.function import Function
 
 
@@ -65,16 +66,22 @@ class Pow(Function):
         return a ** b
 
     def backward(self, g):
+        # PyTorch's conventions: no gradient to the base where the exponent is 0 (0 * inf would
+        # be nan at a zero base), and none to the exponent where base == 0 and exponent >= 0.
         a, b = self.saved_tensors
         grad_a = grad_b = None
-        if self.needs_input_grad[0]:
-            grad_a = g * 0 if isinstance(b, (int, float)) and b == 0 else g * b * a ** (b - 1)
-        if self.needs_input_grad[1]:
-            # d(a^b)/db = a^b ln a; where the base is 0 PyTorch takes the gradient as 0.
-            if isinstance(a, (int, float)):
-                log_a = float(np.log(a)) if a > 0 else 0.0
-            else:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    log_a = Where.apply(a._data != 0, a.log(), 0.0)
-            grad_b = g * self.output * log_a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                if isinstance(b, function.Tensor):
+                    grad_a = Where.apply(b._data == 0, 0.0, g * b * a ** (b - 1))
+                else:
+                    grad_a = g * 0 if b == 0 else g * b * a ** (b - 1)
+            if self.needs_input_grad[1]:
+                if isinstance(a, function.Tensor):
+                    zero = (a._data == 0) & (b._data >= 0)
+                    grad_b = Where.apply(zero, 0.0, g * self.output * a.log())
+                elif a == 0:
+                    grad_b = Where.apply(b._data >= 0, 0.0, g * self.output * float("-inf"))
+                else:
+                    grad_b = g * self.output * float(np.log(a) if a > 0 else np.nan)
         return grad_a, grad_b

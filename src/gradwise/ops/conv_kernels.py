@@ -6,48 +6,55 @@ Inputs and outputs use PyTorch's NCHW layout and weight layout
 side, stride, dilation, groups, output size) are exactly those of
 ``torch.nn.functional.conv2d``.
 
-How it is made fast (measured on a 2-core machine against PyTorch CPU):
+How it is made fast (each choice measured on the 2-core benchmark machine
+against PyTorch CPU; see ``bench/conv_kernels.py``):
 
-* **One GEMM per direction.**  The input is unfolded ("im2col") into a
-  matrix ``colsT`` of shape ``(kH*kW*C_in, N*H_out*W_out)`` and the
-  convolution becomes ``W_mat @ colsT``.  The weight gradient is
-  ``G @ colsT.T`` and the unfolded input gradient is ``W_mat.T @ G``; all
-  three are single BLAS calls on 2-D operands (``np.matmul`` on
-  ``(groups, ., .)`` stacks, one GEMM per group).
-* **Layout chosen for the unfold copy.**  The unfold is the one unavoidable
-  big copy.  Ordering the unfolded matrix as ``(kH, kW, C, N, H_out, W_out)``
-  makes the innermost copied run a contiguous image row (``W_out`` floats)
-  instead of a 5-float kernel row, which measured ~4x faster than the
-  textbook ``(N, H_out, W_out, C, kH, kW)`` order.  The windows are taken
-  with ``sliding_window_view`` (a view, no copy) and copied exactly once
-  by the final ``reshape``.
-* **Channel-major result, no transpose copy.**  The GEMM yields
-  ``(C_out, N*H_out*W_out)``, i.e. memory ordered ``(C, N, H, W)``.  The
-  output is returned as an NCHW-shaped *view* of that buffer (so it is not
-  C-contiguous).  NumPy ufuncs preserve that layout, the next convolution's
-  unfold reads it just as fast, and the backward pass gets its gradient
-  in the same layout so ``G`` is again a free reshape.  Callers must not
-  assume C-contiguity (NumPy never requires it).
-* **Small context.**  Backward keeps only references to ``x`` and ``w``
-  (which the autograd graph holds anyway) plus a few ints; the unfolded
-  matrix, ~``kH*kW`` times the size of ``x``, is rebuilt in backward when
-  the weight gradient is needed.  The rebuild costs one copy, which is
-  cheaper than keeping tens of MB alive per layer between passes.
-* **Input gradient by "col2im" with a loop over kernel offsets.**  The
-  input gradient of a convolution is itself a convolution: the transposed
-  convolution of ``grad_out`` (zero-dilated by the stride and padded by
-  ``dilation*(k-1) - padding``) with the spatially flipped weights, with
-  in/out channels swapped.  Computed that way it needs no scatter, but its
-  unfold has ``C_out*kH*kW`` rows over the *input*'s ``N*H*W`` pixels:
-  for the CIFAR net's second layer that is 5x the data of the forward
-  unfold (and for stride 2 three quarters of it are the inserted zeros).
-  Instead we form the unfolded gradient ``W_mat.T @ G`` (same size as the
-  forward unfold) and fold it back with ``kH*kW`` strided in-place adds,
-  one per kernel offset, each over a whole ``(C, N, H_out, W_out)`` block.
-  That is a Python loop over kernel offsets only (25 iterations for 5x5),
-  never over pixels or batch items, and measured faster than the
-  transposed-convolution route on the shapes we benchmark (see
-  ``bench/conv_kernels.py``).
+* **GEMMs, not loops.**  The input is unfolded ("im2col") into a matrix
+  ``cols`` of shape ``(kH*kW*C_in, pixels)`` (``pixels = N*H_out*W_out``)
+  and the convolution is ``W_mat @ cols``.  The weight gradient is
+  ``G @ cols.T`` and the unfolded input gradient is ``W_mat.T @ G``.  All
+  are BLAS calls on 2-D operands (``np.matmul`` on ``(groups, ., .)``
+  stacks: one GEMM per group, and for ``groups=1`` simply one GEMM).
+* **Unfold layout.**  The unfold is the one big copy (``kH*kW`` times the
+  input).  Its rows are ordered ``(kH, kW, C)`` and its columns (pixels)
+  follow the input's memory: ``(N, H_out, W_out)`` for ordinary NCHW
+  memory, where the innermost copied run is an image row, or
+  ``(H_out, W_out, N)`` for batch-innermost memory, where it is a row of
+  all images at once.  Either measured ~4x faster than the textbook
+  ``(N, H_out, W_out, C, kH, kW)`` order, whose inner run is 5 floats.
+  Inputs with short rows (``W_out < 16``) are transposed once into
+  batch-innermost memory, which made the CIFAR net's second layer's
+  unfold ~3x and its col2im ~2.5x faster (see ``_prepare_input``).
+  Windows come from ``sliding_window_view`` (a view), so the reshape into
+  ``cols`` is the only copy.
+* **Unfold in cache-sized pieces.**  ``cols`` is built and consumed by the
+  GEMM in ~512 KiB pieces (contiguous column ranges), so it is read back
+  from cache, not DRAM: the first layer's forward got ~20% faster.
+* **No transpose of the result.**  The GEMM yields ``(C_out, pixels)``.
+  The output is returned as an NCHW-shaped *view* of that buffer, i.e. in
+  ``(C, N, H, W)`` or ``(C, H, W, N)`` memory, not C-contiguous.  NumPy
+  ufuncs preserve that layout, the next unfold reads it fast, and the
+  backward pass gets its gradient in the same layout, so ``G`` is a free
+  reshape.  Callers must not assume C-contiguity (NumPy never needs it).
+* **Small context.**  Backward keeps the prepared input (a view of ``x``,
+  or the one padded/transposed copy the forward made) and a reference to
+  ``w``, plus a few ints.  ``cols`` (``kH*kW`` times the input, 15 MB for
+  the CIFAR net's first layer at batch 64) is rebuilt piecewise in
+  backward when the weight gradient is needed, instead of being kept.
+* **Input gradient by "col2im", not by a transposed convolution.**  The
+  input gradient of a convolution is itself a convolution: ``grad_out``
+  zero-dilated by the stride, padded by ``dilation*(k-1) - padding`` and
+  correlated with the spatially flipped weights, in/out channels swapped.
+  Computed that way it needs no scatter, but its unfold has
+  ``C_out*kH*kW`` rows over the *input*'s pixels: for the CIFAR net's
+  second layer that is 5x the data of the forward unfold (and with stride
+  2, three quarters of it are the inserted zeros); it measured 2.5x slower.
+  Instead the unfolded gradient ``W_mat.T @ G`` (same size as ``cols``) is
+  folded back with ``kH*kW`` strided in-place adds, one per kernel offset,
+  each over a whole ``(C, N, H_out, W_out)`` block.  That is a Python loop
+  over kernel offsets only (25 iterations for 5x5), never over pixels or
+  batch items.  (Fusing one small GEMM into each offset's add measured
+  ~35% slower than one GEMM followed by the adds.)
 * dtype is preserved: float32 stays float32 throughout (no upcasts).
 """
 
@@ -207,11 +214,11 @@ def _prepare_input(x: np.ndarray, padding: IntPair, w_out: int) -> tuple[np.ndar
         return x_cn, batch_inner
     n, c, h, w = x.shape
     hp, wp = h + 2 * ph, w + 2 * pw
+    alloc = np.zeros if (ph or pw) else np.empty  # only padding needs the zeros
     if batch_inner:
-        memory = np.zeros((c, hp, wp, n), dtype=x.dtype)
-        xp = memory.transpose(0, 3, 1, 2)
+        xp = alloc((c, hp, wp, n), dtype=x.dtype).transpose(0, 3, 1, 2)
     else:
-        xp = np.zeros((c, n, hp, wp), dtype=x.dtype)
+        xp = alloc((c, n, hp, wp), dtype=x.dtype)
     xp[:, :, ph : ph + h, pw : pw + w] = x_cn
     return xp, batch_inner
 
@@ -221,7 +228,18 @@ def _pixel_axes(batch_inner: bool) -> tuple[int, int, int]:
     return (1, 2, 0) if batch_inner else (0, 1, 2)
 
 
-def _unfold(
+# Size of one piece of the unfolded input.  The unfold is produced and
+# consumed by the GEMM piece by piece so that each piece is still in cache
+# when the GEMM reads it; a whole unfold (15 MB for the CIFAR net's first
+# layer at batch 64) would be written to and read back from DRAM.  Measured
+# on the 2-core benchmark machine (512 KiB L2 per core, 1 BLAS thread, CPU
+# time): 512 KiB pieces made that layer's forward ~20% and its weight
+# gradient ~10% faster than one whole unfold; 2 MiB pieces were slower than
+# no chunking at all, 256 KiB no better than 512 KiB.
+_CHUNK_BYTES = 1 << 19
+
+
+def _window_view(
     xp: np.ndarray,
     batch_inner: bool,
     kernel: IntPair,
@@ -230,31 +248,48 @@ def _unfold(
     groups: int,
     out_hw: IntPair,
 ) -> np.ndarray:
-    """im2col: the ``(groups, kH*kW*C_g, N*H_out*W_out)`` unfolded input.
+    """The unfolded input as a strided view ``(G, kH, kW, C_g, P0, P1, P2)``.
 
-    ``xp`` is the prepared logical ``(C, N, Hp, Wp)`` input.  Row
-    ``(i, j, c)`` of group ``g`` holds input channel ``g*C_g + c`` at kernel
-    offset ``(i, j)``; columns run over output pixels in ``(oh, ow, n)``
-    order if ``batch_inner`` else ``(n, oh, ow)``.  All indexing is done on a
-    ``sliding_window_view`` (strides only); the single copy happens in the
-    final ``reshape``.
+    ``xp`` is the prepared logical ``(C, N, Hp, Wp)`` input; ``(P0, P1, P2)``
+    are the output-pixel axes in GEMM order: ``(H_out, W_out, N)`` if
+    ``batch_inner`` else ``(N, H_out, W_out)``.  Element
+    ``[g, i, j, c, ...]`` is input channel ``g*C_g + c`` at kernel offset
+    ``(i, j)`` of that output pixel.  Built from ``sliding_window_view``
+    by slicing and transposing only: nothing is copied yet.
     """
     kh, kw = kernel
     sh, sw = stride
     dh, dw = dilation
     h_out, w_out = out_hw
     c, n = xp.shape[:2]
-    c_g = c // groups
     span_h = dh * (kh - 1) + 1
     span_w = dw * (kw - 1) + 1
     win = sliding_window_view(xp, (span_h, span_w), axis=(2, 3))
     # (C, N, Hp-span_h+1, Wp-span_w+1, span_h, span_w) -> apply stride/dilation
     win = win[:, :, : sh * (h_out - 1) + 1 : sh, : sw * (w_out - 1) + 1 : sw, ::dh, ::dw]
-    # (G, C_g, N, Ho, Wo, kh, kw) -> (G, kh, kw, C_g, <pixel axes>)
-    win = win.reshape(groups, c_g, n, h_out, w_out, kh, kw)
+    win = win.reshape(groups, c // groups, n, h_out, w_out, kh, kw)
     pix = tuple(2 + a for a in _pixel_axes(batch_inner))
-    win = win.transpose(0, 5, 6, 1, *pix)
-    return win.reshape(groups, kh * kw * c_g, n * h_out * w_out)
+    return win.transpose(0, 5, 6, 1, *pix)
+
+
+def _unfold_chunks(win: np.ndarray):
+    """im2col in pieces: yield ``(m0, m1, cols)`` with ``cols`` the C-contiguous
+    ``(G, kH*kW*C_g, m1-m0)`` block of GEMM columns ``m0:m1``.
+
+    Pieces split the outermost pixel axis, so each is a contiguous column
+    range of the full unfolded matrix and of the GEMM output.  The one copy
+    per piece (the ``reshape``) has the innermost pixel run as its inner
+    loop: a whole image row, or a row times the batch with batch-innermost
+    memory.
+    """
+    g, kh, kw, c_g, p0, p1, p2 = win.shape
+    rows = kh * kw * c_g
+    per_p0 = g * rows * p1 * p2 * win.itemsize
+    step = max(1, min(p0, _CHUNK_BYTES // max(per_p0, 1)))
+    for start in range(0, p0, step):
+        stop = min(start + step, p0)
+        cols = win[:, :, :, :, start:stop].reshape(g, rows, (stop - start) * p1 * p2)
+        yield start * p1 * p2, stop * p1 * p2, cols
 
 
 def _weight_matrix(w: np.ndarray, groups: int) -> np.ndarray:
@@ -298,12 +333,17 @@ def conv2d_forward(
     c_out, _, kh, kw = w.shape
 
     xp, batch_inner = _prepare_input(x, padding, out_hw[1])
-    cols = _unfold(xp, batch_inner, (kh, kw), stride, dilation, groups, out_hw)
-    out = np.matmul(_weight_matrix(w, groups), cols)  # (G, C_out_g, M)
-    del cols
+    win = _window_view(xp, batch_inner, (kh, kw), stride, dilation, groups, out_hw)
+    w_mat = _weight_matrix(w, groups)  # (G, C_out_g, K_g)
+    bias = None if b is None else b.reshape(groups, c_out // groups, 1)
+    out = np.empty((groups, c_out // groups, n * out_hw[0] * out_hw[1]), dtype=x.dtype)
+    for m0, m1, cols in _unfold_chunks(win):
+        piece = np.matmul(w_mat, cols)  # (G, C_out_g, m1-m0), still in cache
+        if bias is None:
+            out[:, :, m0:m1] = piece
+        else:
+            np.add(piece, bias, out=out[:, :, m0:m1])  # bias added while copying
     out = _pixels_to_nchw(out.reshape(c_out, -1), batch_inner, n, out_hw)
-    if b is not None:
-        out += b.reshape(1, c_out, 1, 1)
     ctx = Conv2dContext(xp, batch_inner, w, x.shape, stride, padding, dilation, groups, out_hw)
     return out, ctx
 
@@ -372,9 +412,14 @@ def conv2d_backward(
 
     dw = None
     if need_weight_grad:
-        cols = _unfold(xp, ctx.batch_inner, (kh, kw), ctx.stride, ctx.dilation, groups, ctx.out_hw)
-        dw_mat = np.matmul(g, cols.transpose(0, 2, 1))  # (G, C_out_g, kh*kw*C_g)
-        del cols
+        win = _window_view(xp, ctx.batch_inner, (kh, kw), ctx.stride, ctx.dilation, groups, ctx.out_hw)
+        dw_mat = None  # (G, C_out_g, kh*kw*C_g), summed over unfold pieces
+        for m0, m1, cols in _unfold_chunks(win):
+            part = np.matmul(g[:, :, m0:m1], cols.transpose(0, 2, 1))
+            if dw_mat is None:
+                dw_mat = part
+            else:
+                dw_mat += part
         dw = dw_mat.reshape(groups, c_out // groups, kh, kw, c_g).transpose(0, 1, 4, 2, 3)
         dw = np.ascontiguousarray(dw.reshape(c_out, c_g, kh, kw))  # tiny copy
 

@@ -92,3 +92,32 @@ def describe_key(key) -> str:
     parts = key if isinstance(key, tuple) else (key,)
     return "[" + ", ".join(f"array(shape={k.shape}, dtype={k.dtype})" if isinstance(k, np.ndarray)
                            else repr(k) for k in parts) + "]"
+
+
+class ViewPut(Function):
+    """out = base with `value` written where the view `view_fn(base)` looks (PyTorch's CopySlices).
+
+    It records an in-place change made through a view: `view_fn` (reshape, permute, slicing,
+    split...) is applied to an array of flat positions to find which base elements the view
+    covers, so any chain of views works, whether NumPy could express it as a view or not.
+    """
+
+    def forward(self, base, value, view_fn):
+        from gradwise.tensor.function import Tensor
+
+        self.view_fn = view_fn
+        positions = view_fn(Tensor._make(np.arange(base.size).reshape(base.shape)))._data
+        self.positions = positions.reshape(-1)
+        out = np.array(base, copy=True)
+        out.reshape(-1)[self.positions] = np.broadcast_to(value, positions.shape).reshape(-1)
+        return out
+
+    def backward(self, g):
+        grad_base = grad_value = None
+        if self.needs_input_grad[0]:
+            keep = np.ones(g.shape, dtype=bool)
+            keep.reshape(-1)[self.positions] = False
+            grad_base = g * keep
+        if self.needs_input_grad[1]:
+            grad_value = self.view_fn(g)
+        return grad_base, grad_value

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import sys
+
 import numpy as np
 
 from gradwise.tensor import grad_mode
@@ -92,8 +94,9 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool, crea
                         slot = node_slots.get((node, nr))
                         if slot is not None and g is not None:
                             captured[slot] = g
-                if any(g is not None for g in grads):
-                    if node.n_outputs > 1:
+                single = node.n_outputs == 1
+                if (grads[0] is not None) if single else any(g is not None for g in grads):
+                    if not single:
                         grads = [g if g is not None else Tensor._make(np.zeros(shape, dtype))
                                  for g, (shape, dtype) in zip(grads, node.out_meta)]
                     in_grads = node.backward(*grads)
@@ -105,7 +108,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool, crea
                 if edge is None:
                     continue
                 g = in_grads[i] if in_grads is not None else None
-                if g is not None:
+                if g is not None and not g.is_sparse:  # a sparse gradient is already exact
                     shape, dtype = node.input_meta[i]
                     if g._data.shape != shape:
                         g = sum_to(g, shape)
@@ -186,6 +189,10 @@ class _LeafAccumulator:
         if self.create_graph:
             leaf._grad = g if leaf._grad is None else leaf._grad + g
             return
+        if g.is_sparse or (leaf._grad is not None and leaf._grad.is_sparse):
+            g = self._add_sparse(leaf, g)
+            if g is None:
+                return
         array = g._data
         if leaf._grad is None:
             borrowed = array.flags.owndata and array.flags.writeable and id(array) not in self.stored
@@ -201,6 +208,11 @@ class _LeafAccumulator:
             raise RuntimeError(
                 f"backward: cannot accumulate a gradient of shape {array.shape} into .grad of shape "
                 f"{current._data.shape} (leaf of shape {tuple(leaf.shape)})")
+        if current._borrowed and id(current._data) not in self.stored and sys.getrefcount(current._data) <= 2:
+            # Nobody but this .grad holds the array (the tensor's own slot and the call's argument
+            # are the two references): it is ours to update in place, so a .grad the user holds
+            # (or assigned) stays current, as torch's AccumulateGrad does.
+            current._borrowed = False
         if current._borrowed or current.grad_fn is not None or not current._data.flags.writeable:
             fresh = Tensor._make(current._data + array)
             fresh._borrowed = False
@@ -209,3 +221,20 @@ class _LeafAccumulator:
         else:
             np.add(current._data, array, out=current._data, casting="unsafe")
             current._version.value += 1
+
+    @staticmethod
+    def _add_sparse(leaf, g):
+        """Sparse gradients (Embedding(sparse=True)) are kept sparse: the first is stored as-is,
+        a later sparse one is concatenated (indices and values). Mixed with a dense gradient the
+        sum is dense: returns the dense gradient still to be added, or None when done."""
+        from gradwise.tensor.tensor import Tensor
+
+        current = leaf._grad
+        if current is None or (current.is_sparse and g.is_sparse):
+            leaf._grad = g if current is None else current + g
+            return None
+        if current.is_sparse:  # sparse .grad + dense g: a fresh dense .grad
+            fresh = Tensor._make(current._data + g._data)
+            leaf._grad = fresh
+            return None
+        return Tensor._make(g._data)  # dense .grad + sparse g: add its dense form below

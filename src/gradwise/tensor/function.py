@@ -56,7 +56,14 @@ class Function:
                     record = True
             else:
                 arrays.append(t)
-        out = node.forward(*arrays, **options)
+        try:
+            out = node.forward(*arrays, **options)
+        except ValueError as exc:
+            if "broadcast" not in str(exc):
+                raise
+            shapes = " and ".join(str(tuple(np.shape(a))) for a in arrays if a is not None)
+            raise RuntimeError(f"{cls.__name__.lower()}: the shapes {shapes} cannot be broadcast "
+                               "together (sizes must match or be 1, aligned from the last dim)") from None
         make = Tensor._make
         if not (record and grad_mode._GradMode.enabled and cls.differentiable):
             if type(out) is tuple:

@@ -19,6 +19,28 @@ def is_grad_enabled() -> bool:
     return _GradMode.enabled
 
 
+class _Switch(contextlib.ContextDecorator):
+    """Base of the switches: each `with` (and each call of a decorated function) saves and
+    restores the flag on a fresh instance, so recursion and nesting restore it correctly."""
+
+    mode: bool = False
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None or not callable(orig_func):
+            return super().__new__(cls)
+        return cls()(orig_func)  # bare `@no_grad` / `@enable_grad`, as torch 2 allows
+
+    def _recreate_cm(self):
+        return type(self)()
+
+    def __enter__(self) -> None:
+        self.prev = _GradMode.enabled
+        _GradMode.enabled = self.mode
+
+    def __exit__(self, *exc) -> None:
+        _GradMode.enabled = self.prev
+
+
 class set_grad_enabled(contextlib.ContextDecorator):
     """Turn graph recording on or off: as a call, a context manager, or a decorator."""
 
@@ -27,30 +49,31 @@ class set_grad_enabled(contextlib.ContextDecorator):
         self.mode = bool(mode)
         _GradMode.enabled = self.mode
 
+    def __call__(self, func):
+        _GradMode.enabled = self.prev  # used as a decorator: the call itself changes nothing
+        return super().__call__(func)
+
+    def _recreate_cm(self):
+        clone = object.__new__(type(self))
+        clone.mode, clone.prev = self.mode, None  # a decorated call: save the flag on entry
+        return clone
+
     def __enter__(self) -> None:
+        if self.prev is None:
+            self.prev = _GradMode.enabled
         _GradMode.enabled = self.mode
 
     def __exit__(self, *exc) -> None:
         _GradMode.enabled = self.prev
 
 
-class no_grad(contextlib.ContextDecorator):
+class no_grad(_Switch):
     """Context manager and decorator that stops recording the graph (evaluation, updates)."""
 
-    def __enter__(self) -> None:
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = False
-
-    def __exit__(self, *exc) -> None:
-        _GradMode.enabled = self.prev
+    mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_Switch):
     """Context manager and decorator that records the graph even inside `no_grad`."""
 
-    def __enter__(self) -> None:
-        self.prev = _GradMode.enabled
-        _GradMode.enabled = True
-
-    def __exit__(self, *exc) -> None:
-        _GradMode.enabled = self.prev
+    mode = True

@@ -56,7 +56,10 @@ def _key(key):
 class Tensor:
     """A multi-dimensional array with reverse-mode automatic differentiation."""
 
-    __slots__ = ("_data", "requires_grad", "grad_fn", "_grad", "_version", "_output_nr",
+    # _base/_view_fn (set only on views, read with getattr): the tensor a view looks into and how
+    # to take the view again from it, so that an in-place change through the view can rebase the
+    # base's history (PyTorch's CopySlices).
+    __slots__ = ("_base", "_view_fn", "_data", "requires_grad", "grad_fn", "_grad", "_version", "_output_nr",
                  "_hooks", "_borrowed", "_retains_grad", "__weakref__")
     __array_ufunc__ = None  # make `ndarray * Tensor` call Tensor.__rmul__
     __hash__ = object.__hash__
@@ -67,10 +70,19 @@ class Tensor:
             array = array.astype(dtypes.get_default_dtype())  # torch.Tensor(...) is float32
         self._init(array, None, requires_grad, 0)
 
-    @classmethod
-    def _make(cls, data: np.ndarray, grad_fn=None, requires_grad: bool = False, output_nr: int = 0) -> "Tensor":
+    @staticmethod
+    def _make(data: np.ndarray, grad_fn=None, requires_grad: bool = False, output_nr: int = 0) -> "Tensor":
+        """Wrap an array produced by gradwise itself (the hot path: no checks)."""
         t = object.__new__(Tensor)
-        t._init(data, grad_fn, requires_grad, output_nr)
+        t._data = data if type(data) is np.ndarray else np.asarray(data)
+        t.grad_fn = grad_fn
+        t.requires_grad = requires_grad
+        t._grad = None
+        t._version = _Version()
+        t._output_nr = output_nr
+        t._hooks = None
+        t._borrowed = False
+        t._retains_grad = False
         return t
 
     def _init(self, data, grad_fn, requires_grad, output_nr) -> None:
@@ -304,9 +316,11 @@ class Tensor:
         def keep(g):
             t = ref()
             if t is not None:
-                g = g.detach() if not _GradMode.enabled else g
+                # a copy, as torch clones it: .grad must not alias the gradient flowing on
+                g = Tensor._make(g._data.copy()) if not _GradMode.enabled else g
                 t._grad = g if t._grad is None else t._grad + g
 
+        keep._retains_grad = True
         self._add_node_hook(keep)
         self._retains_grad = True
 
@@ -326,7 +340,10 @@ class Tensor:
         if node.tensor_hooks is None:
             node.tensor_hooks = {}
         hooks = node.tensor_hooks.setdefault(self._output_nr, [])
-        hooks.append(hook)
+        if hooks and getattr(hooks[-1], "_retains_grad", False):
+            hooks.insert(len(hooks) - 1, hook)  # retain_grad sees the gradient after all hooks
+        else:
+            hooks.append(hook)
         return _HookHandle(hooks, hook)
 
     # ------------------------------------------------------------------ in-place
@@ -338,6 +355,9 @@ class Tensor:
         takes over the result's node (PyTorch's "rebase history").
         """
         if _GradMode.enabled and (self.requires_grad or any(isinstance(a, Tensor) and a.requires_grad for a in args)):
+            base = getattr(self, "_base", None)
+            if base is not None:
+                return self._modify_view(base, graph_op, args)
             if self.grad_fn is None and self.requires_grad:
                 raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
             snapshot = Tensor._make(self._data.copy(), self.grad_fn, self.requires_grad, self._output_nr)
@@ -349,6 +369,27 @@ class Tensor:
                 raise RuntimeError(f"in-place operation on a read-only tensor of shape {tuple(self.shape)} "
                                    "(an expanded view); .clone() it first")
             array_op(self._data, *(a._data if isinstance(a, Tensor) else a for a in args))
+        self._version.value += 1
+        return self
+
+    def _modify_view(self, base: "Tensor", graph_op, args) -> "Tensor":
+        """An in-place change through a view of `base`, recorded on the base (CopySlices).
+
+        The base's old value (a snapshot) gets the view's new values written in by a `ViewPut`
+        node, which becomes the base's history; this view is then re-taken from the new base,
+        so gradients reach both what was written and the rest of the base.
+        """
+        if base.grad_fn is None and base.requires_grad:
+            raise RuntimeError("a view of a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        view_fn = self._view_fn
+        old_base = Tensor._make(base._data.copy(), base.grad_fn, base.requires_grad, base._output_nr)
+        result = graph_op(view_fn(old_base), *args)
+        new_base = ix.ViewPut.apply(old_base, result, view_fn=view_fn)
+        np.copyto(base._data, new_base._data, casting="unsafe")
+        base.grad_fn, base._output_nr, base.requires_grad = new_base.grad_fn, 0, True
+        fresh = view_fn(base)
+        self.grad_fn, self._output_nr, self.requires_grad = fresh.grad_fn, fresh._output_nr, True
         self._version.value += 1
         return self
 
@@ -424,34 +465,40 @@ class Tensor:
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
-        return ar.Add.apply(self, _operand(other, self))
+        return ar.Add.apply(*_pair(self, other))
 
     def __radd__(self, other):
-        return ar.Add.apply(_operand(other, self), self)
+        a, b = _pair(self, other)
+        return ar.Add.apply(b, a)
 
     def __sub__(self, other):
-        return ar.Sub.apply(self, _operand(other, self))
+        return ar.Sub.apply(*_pair(self, other))
 
     def __rsub__(self, other):
-        return ar.Sub.apply(_operand(other, self), self)
+        a, b = _pair(self, other)
+        return ar.Sub.apply(b, a)
 
     def __mul__(self, other):
-        return ar.Mul.apply(self, _operand(other, self))
+        return ar.Mul.apply(*_pair(self, other))
 
     def __rmul__(self, other):
-        return ar.Mul.apply(_operand(other, self), self)
+        a, b = _pair(self, other)
+        return ar.Mul.apply(b, a)
 
     def __truediv__(self, other):
-        return ar.Div.apply(_float(self), _operand(other, self))
+        a, b = _pair(self, other)
+        return ar.Div.apply(_float(a), _float(b) if isinstance(b, Tensor) else b)
 
     def __rtruediv__(self, other):
-        return ar.Div.apply(_operand(other, self), _float(self))
+        a, b = _pair(self, other)
+        return ar.Div.apply(_float(b) if isinstance(b, Tensor) else b, _float(a))
 
     def __pow__(self, other):
-        return ar.Pow.apply(self, _operand(other, self))
+        return ar.Pow.apply(*_pair(self, other))
 
     def __rpow__(self, other):
-        return ar.Pow.apply(_operand(other, self), self)
+        a, b = _pair(self, other)
+        return ar.Pow.apply(b, a)
 
     def __neg__(self):
         return ar.Neg.apply(self)
@@ -598,15 +645,17 @@ class Tensor:
             if max is not None:
                 out = out.minimum(max if isinstance(max, Tensor) else full_like(self, max))
             return out
+        if isinstance(min, float) or isinstance(max, float):
+            return un.Clamp.apply(_float(self), min=min, max=max)  # int tensor, float bound: float32
         return un.Clamp.apply(self, min=min, max=max)
 
     clip = clamp
 
     def maximum(self, other):
-        return sl.Maximum.apply(self, _operand(other, self))
+        return sl.Maximum.apply(*_pair(self, other))
 
     def minimum(self, other):
-        return sl.Minimum.apply(self, _operand(other, self))
+        return sl.Minimum.apply(*_pair(self, other))
 
     def where(self, condition, other):
         return where(condition, self, other)
@@ -692,7 +741,8 @@ class Tensor:
 
     # ------------------------------------------------------------------ shape
     def reshape(self, *shape):
-        return _view(self, sh.Reshape.apply(self, shape=_sizes(shape)))
+        shape = _sizes(shape)
+        return _view(self, sh.Reshape.apply(self, shape=shape), lambda t: t.reshape(shape))
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, Size)):
@@ -716,7 +766,8 @@ class Tensor:
         return self.reshape(self._data.shape[:dim] + tuple(sizes) + self._data.shape[dim + 1:])
 
     def permute(self, *dims):
-        return _view(self, sh.Permute.apply(self, dims=_sizes(dims)))
+        dims = _sizes(dims)
+        return _view(self, sh.Permute.apply(self, dims=dims), lambda t: t.permute(dims))
 
     def transpose(self, dim0: int, dim1: int):
         if self.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
@@ -776,7 +827,8 @@ class Tensor:
             sizes = [min(step, size - i) for i in range(0, size, step)] or [0]
         else:
             sizes = list(split_size_or_sections)
-        return tuple(_view(self, p) for p in _as_tuple(sh.Split.apply(self, sizes=sizes, dim=dim)))
+        pieces = _as_tuple(sh.Split.apply(self, sizes=sizes, dim=dim))
+        return tuple(_view(self, p, lambda t, i=i: t.split(sizes, dim)[i]) for i, p in enumerate(pieces))
 
     def chunk(self, chunks: int, dim: int = 0):
         size = self._data.shape[dim]
@@ -802,7 +854,9 @@ class Tensor:
 
     def __getitem__(self, key):
         key = _key(key)
-        return _view(self, ix.Index.apply(self, key=key)) if ix.is_basic_key(key) else ix.Index.apply(self, key=key)
+        if ix.is_basic_key(key):
+            return _view(self, ix.Index.apply(self, key=key), lambda t: t[key])
+        return ix.Index.apply(self, key=key)
 
     def __iter__(self):
         if self.ndim == 0:
@@ -895,6 +949,67 @@ def _operand(other, like: Tensor):
     return Tensor._make(_to_array(other))
 
 
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote_types(x: np.dtype, y: np.dtype) -> np.dtype:
+    """torch.promote_types: within a category the wider type, across categories the higher one
+    (int64 with float32 is float32, where NumPy would say float64)."""
+    cx, cy = _CATEGORY[x.kind], _CATEGORY[y.kind]
+    if cx == cy:
+        return np.promote_types(x, y)
+    return x if cx > cy else y
+
+
+def _result_type(a: Tensor, b: Tensor) -> np.dtype:
+    """PyTorch's result dtype of two tensors: a 0-d tensor only changes the result when it is of
+    a higher category (float32 tensor + float64 0-d tensor stays float32)."""
+    da, db = a._data.dtype, b._data.dtype
+    zero_a, zero_b = a._data.ndim == 0, b._data.ndim == 0
+    if zero_a == zero_b:
+        return _promote_types(da, db)
+    dim, zero = (db, da) if zero_a else (da, db)
+    return _promote_types(dim, zero) if _CATEGORY[zero.kind] > _CATEGORY[dim.kind] else dim
+
+
+def _pair(t: Tensor, other):
+    """`t` and `other` ready for a binary op, with PyTorch's type promotion.
+
+    `other` becomes a Tensor or stays a Python scalar (NumPy then keeps the tensor's dtype, as
+    torch does); a Python float with an integer tensor gives the default float dtype, and
+    tensors of different dtypes are cast to torch's result dtype (differentiably).
+    """
+    kind = type(other)
+    if kind is Tensor:
+        if other._data.dtype is t._data.dtype:
+            return t, other
+    elif kind is float:
+        if t._data.dtype.kind != "f":
+            return _float(t), other
+        return t, other
+    elif kind is int or kind is bool:
+        return t, other
+    elif isinstance(other, Tensor):
+        pass
+    else:
+        if isinstance(other, np.generic):
+            other = other.item()
+        elif isinstance(other, float):  # float subclasses (np.float64 is one)
+            other = float(other)
+        elif isinstance(other, int):
+            other = bool(other) if isinstance(other, (bool, np.bool_)) else int(other)
+        else:
+            other = _operand(other, t)
+        if not isinstance(other, Tensor):
+            return _pair(t, other)
+    dtype = _result_type(t, other)
+    if t._data.dtype != dtype:
+        t = sh.Cast.apply(t, dtype=dtype)
+    if other._data.dtype != dtype:
+        other = sh.Cast.apply(other, dtype=dtype)
+    return t, other
+
+
 def _float(t: Tensor) -> Tensor:
     """Integer tensors become the default float before float-only maths (as PyTorch)."""
     if t._data.dtype.kind in "iub":
@@ -914,10 +1029,18 @@ def _compare(op, a: Tensor, b) -> Tensor:
     return Tensor._make(np.asarray(op(a._data, _arr(b))))
 
 
-def _view(base: Tensor, out: Tensor) -> Tensor:
-    """Views share the version counter of the tensor they look into."""
+def _view(base: Tensor, out: Tensor, view_fn=None) -> Tensor:
+    """Views share the version counter of the tensor they look into, and remember it (with
+    `view_fn`, how to take the view from it) for in-place changes made through them."""
     if np.may_share_memory(out._data, base._data):
         out._version = base._version
+        if view_fn is not None:
+            root = getattr(base, "_base", None)
+            if root is None:
+                out._base, out._view_fn = base, view_fn
+            else:
+                parent_fn = base._view_fn
+                out._base, out._view_fn = root, lambda t: view_fn(parent_fn(t))
     return out
 
 
@@ -959,9 +1082,9 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     array = np.array(_to_array(data), copy=True)
     if dtype is not None:
         array = array.astype(dtypes.to_dtype(dtype))
-    elif array.dtype == np.float64 and not isinstance(data, (np.ndarray, Tensor)):
+    elif array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic, Tensor)):
         array = array.astype(dtypes.get_default_dtype())
-    elif array.dtype.kind == "i" and not isinstance(data, (np.ndarray, Tensor)):
+    elif array.dtype.kind == "i" and not isinstance(data, (np.ndarray, np.generic, Tensor)):
         array = array.astype(np.int64)
     t = Tensor._make(array)
     if requires_grad:
@@ -1009,9 +1132,12 @@ def where(condition, input=None, other=None) -> Tensor:
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if input is None and other is None:
         return tuple(Tensor._make(i) for i in np.nonzero(cond))
-    like = input if isinstance(input, Tensor) else other
-    if not isinstance(like, Tensor):
-        like = Tensor._make(np.asarray(input))
-    return sl.Where.apply(cond, _operand(input, like), _operand(other, like))
+    if isinstance(input, Tensor):
+        input, other = _pair(input, other)
+    elif isinstance(other, Tensor):
+        other, input = _pair(other, input)
+    else:
+        input, other = _pair(tensor(input), other)
+    return sl.Where.apply(cond, input, other)
 
 
