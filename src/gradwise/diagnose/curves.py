@@ -1,0 +1,559 @@
+"""Reading learning curves automatically: the lecture's "Training Graphs" as measurable rules.
+
+The lecture tells five situations apart by looking at the per-epoch training and validation loss:
+
+* **underfit** - "a flat line or noisy values of relatively high loss, indicating that the model was
+  unable to learn the training dataset at all", or "a training loss that is decreasing and continues
+  to decrease at the end of the plot" (the training "was halted prematurely").
+* **overfit** - "the plot of training loss continues to decrease with experience" and "the plot of
+  validation loss decreases to a point and begins increasing again"; "the *inflection point* in
+  validation loss may be the point at which training could be halted".
+* **unrepresentative_train** - "the training dataset does not provide sufficient information to learn
+  the problem, relative to the validation dataset": both curves improve but a large gap remains.
+* **unrepresentative_validation** - "a learning curve for validation loss that shows noisy movements
+  around the training loss", or "a validation loss that is lower than the training loss" (the
+  validation set "may be easier for the model to predict than the training dataset").
+* **good_fit** - "training loss decreases to a point of stability" and "validation loss decreases to
+  a point of stability and has a small gap with the training loss".
+
+:func:`curves` measures a handful of scale-free features of the curves (see :func:`measure`) and
+applies the rules in the order below; the first rule that fires gives the verdict.  All thresholds
+live in :class:`Thresholds`, each with the reasoning for its default.
+
+1. validation below training in >= ``val_below_fraction`` of the epochs, by
+   >= ``val_below_margin`` of the training loss and ``val_below_range`` of
+   the loss range                                                               -> unrepresentative_validation
+2. training loss improved by less than ``flat_improvement`` of its start      -> underfit (flat / noisy)
+3. validation residual noise > ``noisy_validation`` of the plot's loss range
+   and > ``noisy_validation_ratio`` x the training curve's noise (a curve this
+   noisy cannot show a trustworthy minimum)                                     -> unrepresentative_validation
+4. validation loss at the end above its minimum by >= ``overfit_rise_z``
+   standard errors, ``overfit_rise`` of the loss range and
+   ``overfit_rise_relative`` of the minimum, while training loss kept falling   -> overfit, stop at the minimum
+
+The minimum (``best_epoch``) is located on a smoothed curve, so that noise cannot fake it, and then
+pinned to an epoch of the file with a light 3-epoch median (see :func:`_locate_minimum`).
+5. gap between the curves at the end >= ``large_gap`` of the loss range         -> unrepresentative_train
+6. training and validation loss still falling: the last ``tail_fraction`` of
+   the run brought >= ``still_falling`` of each one's total improvement, or
+   cut each by >= ``still_falling_level`` of its final level                    -> underfit (train longer)
+7. otherwise                                                                    -> good_fit
+
+Without validation data only rule 2 and the training half of rule 6 can be applied.
+
+Losses are assumed non-negative with 0 meaning perfect (true of MSE, cross-entropy, NLL, BCE, L1),
+so that "relatively high" and "improved by x %" can be measured against the starting loss.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from gradwise.diagnose.history_io import LossHistory, history_from_object
+
+Verdict = Literal["underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation"]
+VERDICTS: tuple[str, ...] = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every number the diagnosis compares against, with the reasoning for its default.
+
+    Override any of them with ``curves(h, thresholds=Thresholds(large_gap=0.3))`` or
+    ``curves(h, thresholds={"large_gap": 0.3})``.  The defaults were chosen from the lecture's
+    pictures and checked on the real runs of ``tests/data/curve_runs`` (see
+    ``bench/diagnose_accuracy.py``), then on fresh runs of the same recipes with other seeds
+    (``make_curve_runs.py --seed-offset``); fractions of "the loss range" are fractions of the
+    y-range a plot of both curves would show, because that is what the eye judges a gap against.
+    """
+
+    min_epochs: int = 5
+    """Fewer epochs than this is not a curve: no trend, minimum or noise level can be told apart."""
+
+    smooth_fraction: float = 0.1
+    """Width of the median-then-mean smoothing window, as a fraction of the epochs (at least 3, at
+    most 51 epochs).  A tenth of the run removes epoch-to-epoch jitter but keeps a minimum that lasts
+    a tenth of training, which is the resolution at which one would choose where to stop."""
+
+    tail_fraction: float = 0.25
+    """The part of the run at the end (at least 4 epochs) over which "still decreasing at the end"
+    and the final levels are measured, with a robust (Theil-Sen) line fit.  A quarter is long enough
+    to average out noise and short enough to describe the end of the plot rather than its middle."""
+
+    flat_improvement: float = 0.15
+    """Underfit (flat line): the training loss at the end is less than 15 % below where it started
+    (the median of the first three epochs, so that a single exploding first epoch does not count as
+    learning).  A model that learns cuts its loss far more: on the real runs of tests/data/curve_runs
+    good fits improve by 40-98 % and overfitting runs by 80-100 %, while models without capacity or
+    with a far too small or too large learning rate move less than 10 %.  Without a reference for
+    "relatively high" (the chance-level loss is not in the history) a model that gets stuck after a
+    quick initial drop from a bad initialisation can look like a fast good fit.  (Validation loss
+    below training loss is checked first: a hard, noisy training set also keeps training loss high.)"""
+
+    still_falling: float = 0.07
+    """Underfit (stopped too early): the last ``tail_fraction`` of the run still brought at least
+    7 % of the total improvement so far.  A curve levelling off exponentially brings 10 % in its last
+    quarter after 2 time constants and 6 % after 3 (by then it has made 95 % of its progress); a
+    straight decline brings 25 %."""
+
+    still_falling_level: float = 0.35
+    """Underfit (stopped too early), second way: over the last ``tail_fraction`` both losses still fell
+    by at least 35 % of their final level.  Losses heading for zero (cross-entropy on separable data)
+    make most of their total improvement in the first epochs, so the share above stays small while
+    the loss still halves every few epochs; falling by a third of its level in the last quarter is
+    plainly still learning (the real good-fit runs stay below ~25 % on the validation loss)."""
+
+    overfit_rise_z: float = 3.0
+    """Overfit: the validation loss at the end (a robust line through the last ``tail_fraction``) lies
+    above its minimum (a 3-epoch median) by at least 3 standard errors - the curve's epoch-to-epoch
+    noise times sqrt(1/3 + 1/tail epochs) - so that noise alone is an unlikely explanation."""
+
+    overfit_rise: float = 0.02
+    """Overfit: ... and by at least 2 % of the loss range - a rise a reader can see in the plot, not a
+    wiggle of a curve that has reached its point of stability."""
+
+    overfit_rise_relative: float = 0.05
+    """Overfit: ... and by at least 5 % of the minimum's value - a material loss of generalisation."""
+
+    noisy_validation: float = 0.06
+    """Unrepresentative validation (noisy): the validation loss jumps around its own smoothed trend
+    by an RMS of at least 6 % of the loss range shown in the plot - movements a reader sees as erratic."""
+
+    noisy_validation_ratio: float = 2.5
+    """... and at least 2.5 times as much as the training loss does around its trend: the noise is a
+    property of the validation set (too few examples), not of the optimisation."""
+
+    val_below_fraction: float = 0.8
+    """Unrepresentative validation (easier): validation loss below training loss in at least 80 % of
+    the epochs after the first tenth ("throughout", allowing a few crossings)."""
+
+    val_below_margin: float = 0.15
+    """... by a median margin of at least 15 % of the training loss: the training loss is clearly higher
+    (a good fit's curves lie within a few percent of each other) ..."""
+
+    val_below_range: float = 0.05
+    """... and of at least 5 % of the loss range, so that it is visible in the plot (near-zero losses
+    can differ by a large percentage and still lie on top of each other)."""
+
+    large_gap: float = 0.1
+    """Unrepresentative training set: at the end, validation loss exceeds training loss by at least
+    10 % of the loss range (a tenth of the plot's height, a gap the eye notices).  A good fit's "small
+    gap" is a few percent of it: at most 5 % on the real good-fit runs, at least 10 % on the runs
+    trained on too few or too narrow examples."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) <= 0:
+                raise ValueError(f"Thresholds.{f.name} must be positive, got {getattr(self, f.name)}")
+        if self.min_epochs < 3:
+            raise ValueError("Thresholds.min_epochs must be at least 3")
+
+
+@dataclass
+class Diagnosis:
+    """The reading of one pair of learning curves.
+
+    ``verdict`` is one of :data:`VERDICTS`; ``best_epoch`` is the epoch (as numbered in the history)
+    where the smoothed validation loss bottoms out - the point to stop an overfitting run - or None
+    without validation data; ``evidence`` are the measurements that decided, in words; ``advice`` is
+    what to try next; ``scores`` holds every measured feature (see :func:`measure`).
+    """
+
+    verdict: Verdict
+    best_epoch: int | float | None
+    evidence: list[str]
+    advice: list[str]
+    scores: dict[str, float] = field(default_factory=dict)
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``gradwise diagnose --format json`` (see api.md, "Command line")."""
+        return {
+            "verdict": self.verdict,
+            "best_epoch": self.best_epoch,
+            "evidence": list(self.evidence),
+            "advice": list(self.advice),
+            # JSON has no NaN/inf: a non-finite score (none is expected) becomes null
+            "scores": {k: (round(v, 6) if math.isfinite(v) else None) if isinstance(v, float) else v
+                       for k, v in self.scores.items()},
+            "source": self.source,
+        }
+
+    def __str__(self) -> str:
+        lines = [f"verdict:    {self.verdict}",
+                 f"best epoch: {self.best_epoch if self.best_epoch is not None else '-'}", "evidence:"]
+        lines += [f"  - {e}" for e in self.evidence]
+        lines += ["advice:"] + [f"  - {a}" for a in self.advice]
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- signal helpers
+def smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """Running median (removes spikes) followed by a running mean (removes jitter), same odd window;
+    windows are truncated at the ends of the curve rather than padded with invented values."""
+    x = np.asarray(x, dtype=float)
+    half = window // 2
+    if half < 1:
+        return x.copy()
+    med = np.array([np.median(x[max(0, i - half): i + half + 1]) for i in range(len(x))])
+    csum = np.concatenate([[0.0], np.cumsum(med)])
+    lo = np.maximum(np.arange(len(x)) - half, 0)
+    hi = np.minimum(np.arange(len(x)) + half + 1, len(x))
+    return (csum[hi] - csum[lo]) / (hi - lo)
+
+
+def theil_sen(y: np.ndarray) -> tuple[float, float]:
+    """Robust line through ``y`` against 0..len-1: (slope per epoch, fitted value at the last point).
+
+    The median of all pairwise slopes ignores the odd spike a least-squares fit would chase."""
+    y = np.asarray(y, dtype=float)
+    i, j = np.triu_indices(len(y), k=1)
+    slope = float(np.median((y[j] - y[i]) / (j - i)))
+    x = np.arange(len(y))
+    intercept = float(np.median(y - slope * x))
+    return slope, intercept + slope * (len(y) - 1)
+
+
+def _locate_minimum(v: np.ndarray, v_s: np.ndarray, window: int) -> int:
+    """Index of the validation minimum: robust to noise, yet exact on a sharp V.
+
+    The heavily smoothed curve ``v_s`` says *where* the minimum is (a single noisy dip far away
+    cannot win); within half a smoothing window of that point, a light 3-epoch median picks the
+    epoch, since a wide window blurs a sharp minimum - above all one in the first epochs, where the
+    window is cut off by the start of the run."""
+    k = int(np.argmin(v_s))
+    half = window // 2
+    lo, hi = max(0, k - half), min(len(v), k + half + 1)
+    fine = smooth(v, 3)[lo:hi]
+    return lo + int(np.argmin(fine))
+
+
+def _window(n: int, fraction: float, minimum: int, maximum: int) -> int:
+    w = int(round(n * fraction))
+    w = max(minimum, min(maximum, w, n))
+    return w if w % 2 == 1 or w == n else w + 1
+
+
+# ----------------------------------------------------------------------------- features
+def measure(history: LossHistory, th: Thresholds) -> dict[str, Any]:
+    """The features the rules look at (all scale-free), plus the levels quoted in the evidence.
+
+    ``train_improvement``   1 - (training loss at the end) / (training loss at the start)
+    ``train_tail_share``    share of the training loss's total improvement made in the last ``tail_fraction``
+    ``train_tail_rel``      drop of the training loss over the last ``tail_fraction`` / its final level
+    ``val_tail_share``, ``val_tail_rel``  the same for the validation loss
+    ``val_best``            the validation minimum (3-epoch median at ``best_epoch``, see :func:`_locate_minimum`)
+    ``val_rise``            (end level - minimum) of the validation loss / minimum
+    ``val_rise_range``      (end level - minimum) / loss range
+    ``val_rise_z``          (end level - minimum) / its standard error (noise x sqrt(1/3 + 1/tail epochs))
+    ``train_fall_after_best`` how much training loss fell after the validation minimum, / loss range
+    ``val_noise``, ``train_noise``  RMS of each curve around its smoothed trend, / loss range
+    ``val_below_fraction``  how often validation loss < training loss (end-of-epoch aligned, see below)
+    ``val_below_margin``    median of (training - validation) / training loss over those epochs
+    ``val_below_range``     median of (training - validation) over those epochs / loss range
+    ``gap``                 (validation - training) at the end, / loss range
+
+    "Start" is the median of the first three epochs (one exploding epoch is not a starting level);
+    "end" is the value of a robust line fitted to the last ``tail_fraction`` of the run; the "loss
+    range" is the height of a plot of both curves (from the highest first-epoch or smoothed value to
+    the lowest smoothed value).  Noise is measured after the first tenth of the run, because no
+    smoother follows the sharp bend of the first epochs.  Training losses logged by Keras, Lightning
+    and gradwise are averages over the epoch, i.e. they describe its middle, while the validation loss
+    is measured at its end; for comparing the two, the training loss is moved to the end of the epoch
+    by averaging it with the next epoch's.
+    """
+    t = np.asarray(history["loss"], dtype=float)
+    n = len(t)
+    w = _window(n, th.smooth_fraction, 3, 51)
+    m = max(4, min(n, int(round(n * th.tail_fraction))))
+    skip = max(1, n // 10)
+    t_s = smooth(t, w)
+    t_start = float(np.median(t[:3]))
+    t_slope, t_end = theil_sen(t[-m:])
+    t_drop = -t_slope * (m - 1)
+    f: dict[str, Any] = {
+        "epochs": n, "smooth_window": w, "tail_epochs": m,
+        "train_start": t_start, "train_end": t_end,
+        "train_improvement": (t_start - t_end) / t_start if t_start > 0 else 0.0,
+        "train_tail_drop": t_drop,
+        # improvements below `flat_improvement` count as that size, so that a curve that hardly moved
+        # cannot be "still falling" by a large share of nothing
+        "train_tail_share": t_drop / max(t_start - t_end, th.flat_improvement * t_start, 1e-12),
+        "train_tail_rel": t_drop / max(t_end, 1e-12),
+    }
+    if "val_loss" not in history:
+        return f
+    v = np.asarray(history["val_loss"], dtype=float)
+    v_s = smooth(v, w)
+    k = _locate_minimum(v, v_s, w)
+    v_best = float(smooth(v, 3)[k])   # the light smoothing that placed the minimum (a wide one fills a sharp V)
+    v_start = float(np.median(v[:3]))
+    v_slope, v_end = theil_sen(v[-m:])
+    v_drop = -v_slope * (m - 1)
+    top = max(t[0], v[0], t_start, v_start, float(t_s.max()), float(v_s.max()))
+    bottom = min(float(t_s.min()), float(v_s.min()))
+    span = max(top - bottom, 1e-12 * max(abs(top), 1.0))
+    v_noise = float(np.sqrt(np.mean((v - v_s)[skip:] ** 2)))
+    t_noise = float(np.sqrt(np.mean((t - t_s)[skip:] ** 2)))
+    t_aligned = np.append((t[:-1] + t[1:]) / 2, t[-1])
+    below = (t_aligned - v)[skip:]
+    f.update({
+        "val_start": v_start, "val_end": v_end, "val_best": v_best, "val_best_index": k,
+        "loss_range": span,
+        "val_tail_drop": v_drop,
+        "val_tail_share": v_drop / max(v_start - v_end, th.flat_improvement * v_start, 1e-12),
+        "val_tail_rel": v_drop / max(v_end, 1e-12),
+        "val_rise": (v_end - v_best) / max(v_best, 1e-12),
+        "val_rise_range": (v_end - v_best) / span,
+        # rise in units of its standard error: the minimum averages 3 epochs and the end level m epochs
+        # of a curve with this noise
+        "val_rise_z": (v_end - v_best) / max(v_noise * np.sqrt(1 / 3 + 1 / m), 1e-12 * span),
+        "train_fall_after_best": (float(t_s[k]) - t_end) / span,
+        "val_noise": v_noise / span,
+        "train_noise": t_noise / span,
+        "val_below_fraction": float(np.mean(below > 0)),
+        "val_below_margin": float(np.median(below / np.maximum(t_aligned[skip:], 1e-12))),
+        "val_below_range": float(np.median(below)) / span,
+        "gap": (v_end - t_end) / span,
+    })
+    return f
+
+
+# ----------------------------------------------------------------------------- the diagnosis
+def curves(history_or_path: Any, *, thresholds: Thresholds | Mapping[str, float] | None = None) -> Diagnosis:
+    """Diagnose a training run from its per-epoch training and validation losses.
+
+    ``history_or_path`` is a path understood by :func:`~gradwise.diagnose.read_history`, a dict of
+    per-epoch lists (``{"loss": [...], "val_loss": [...], "epoch": [...]}``), or any object with a
+    ``records`` list of per-epoch dicts (gradwise's ``History``).  ``thresholds`` overrides
+    :class:`Thresholds` (an instance, or a dict of field names to values).
+
+    Raises ``ValueError`` (naming the source) for histories that are too short, contain NaN/inf or
+    negative losses, or lack the validation loss a verdict would need: a history without validation
+    data is diagnosed for underfitting only (flat or still-falling training loss), since telling good
+    fit, overfitting and unrepresentative data apart needs the validation curve.
+    """
+    th = _thresholds(thresholds)
+    h = history_from_object(history_or_path, source=_describe(history_or_path))
+    _check(h, th)
+    f = measure(h, th)
+    epochs = h["epoch"]
+    ev = _Evidence(h, f, th)
+    best = epochs[f["val_best_index"]] if h.has_validation else None
+
+    def result(verdict: str, evidence: list[str], advice: list[str]) -> Diagnosis:
+        return Diagnosis(verdict, best, evidence, advice, _public_scores(f), h.source)  # type: ignore[arg-type]
+
+    # 1. validation loss lower than training loss throughout
+    if (h.has_validation and f["val_below_fraction"] >= th.val_below_fraction
+            and f["val_below_margin"] >= th.val_below_margin and f["val_below_range"] >= th.val_below_range):
+        return result("unrepresentative_validation", [ev.val_below()], [
+            "The validation set seems easier than the training set: check how it was split (leakage, duplicates, "
+            "a different distribution, cleaner labels) and use a larger, randomly drawn split or k-fold "
+            "cross-validation.",
+            "Dropout, augmentation or noise applied only during training also raise the training loss; compare "
+            "with the training loss measured in eval mode before concluding.",
+        ])
+    # 2. flat line / noisy values at a relatively high loss
+    if f["train_improvement"] < th.flat_improvement:
+        return result("underfit", [ev.train_flat()] + ev.validation_summary(), [
+            "Give the model more capacity (wider or deeper layers, a better-suited architecture or features): "
+            "it cannot fit even the training data.",
+            "Check the learning rate: far too small and nothing moves, far too large and the loss bounces at a high "
+            "level. Check the activations too (dead ReLUs, saturated sigmoids) and that inputs and labels match.",
+        ])
+    if not h.has_validation:
+        if _still_falling(f, th, "train"):
+            return result("underfit", [ev.train_still_falling(), ev.no_validation()], [
+                "Train for more epochs: the training loss is still falling at the end (or raise the learning rate).",
+                "Log a validation loss too: it is needed to tell good fit, overfitting and unrepresentative data apart.",
+            ])
+        raise ValueError(
+            f"{h.source}: the training loss learned and levelled off ({ev.train_flat()}), so the run is not "
+            "underfitting, but the history has no validation loss - it is needed to tell a good fit from "
+            "overfitting or an unrepresentative dataset. Log val_loss (a validation split or loader) and rerun.")
+    # 3. validation curve noisy around the training curve
+    if f["val_noise"] >= th.noisy_validation and f["val_noise"] >= th.noisy_validation_ratio * f["train_noise"]:
+        evidence = [ev.val_noisy(), ev.gap()]
+        if _validation_rises(f, th):
+            evidence.append(ev.noisy_rise(best))
+        return result("unrepresentative_validation", evidence, [
+            "Use a larger validation split (e.g. 20-30 % of the data), evaluate on all of it every epoch, or use "
+            "k-fold cross-validation: too few validation examples make the curve erratic.",
+            "Judge the run by the smoothed validation curve until then.",
+        ])
+    # 4. validation loss decreases to a point and begins increasing again
+    if _validation_rises(f, th) and f["train_fall_after_best"] > 0:
+        return result("overfit", [ev.val_rise(best), ev.train_after_best(best)], [
+            f"Stop at epoch {best}: use early stopping on the validation loss (with some patience) or keep the "
+            "checkpoint of that epoch.",
+            "Regularize: weight decay (L2), dropout, a smaller model.",
+            "Augment the training data or collect more of it.",
+        ])
+    # 5. a large gap remains while both improve
+    if f["gap"] >= th.large_gap:
+        return result("unrepresentative_train", [ev.gap(), ev.val_improved()], [
+            "Get more training data, or make it representative of the validation data (same classes, ranges and "
+            "conditions; shuffle before splitting, stratify by class).",
+            "Meanwhile regularize (weight decay, dropout) and augment the training data to narrow the gap.",
+        ])
+    # 6. still decreasing at the end of the plot
+    if _still_falling(f, th, "train") and _still_falling(f, th, "val"):
+        return result("underfit", [ev.train_still_falling(), ev.val_still_falling()], [
+            "Train for more epochs: both losses are still falling at the end (or raise the learning rate / use a "
+            "faster solver).",
+        ])
+    # 7. both stable with a small gap
+    return result("good_fit", [ev.train_stable(), ev.val_stable(best), ev.gap()], [
+        f"Good fit: keep this setup; the validation loss is lowest around epoch {best}.",
+        "Further gains need a better model or more data rather than more epochs.",
+    ])
+
+
+def _still_falling(f: dict[str, Any], th: Thresholds, curve: str) -> bool:
+    """Is the ``curve`` ("train" or "val") loss still clearly falling at the end of the run?"""
+    return f[f"{curve}_tail_share"] >= th.still_falling or f[f"{curve}_tail_rel"] >= th.still_falling_level
+
+
+def _validation_rises(f: dict[str, Any], th: Thresholds) -> bool:
+    """Has the validation loss clearly turned up after its minimum (significant, visible, material)?"""
+    return (f["val_rise_z"] >= th.overfit_rise_z and f["val_rise_range"] >= th.overfit_rise
+            and f["val_rise"] >= th.overfit_rise_relative)
+
+
+# ----------------------------------------------------------------------------- evidence in words
+class _Evidence:
+    """Sentences quoting the numbers that decided, for a student reading the verdict."""
+
+    def __init__(self, h: LossHistory, f: dict[str, Any], th: Thresholds) -> None:
+        self.h, self.f, self.th = h, f, th
+        ep = h["epoch"]
+        self.tail = f"the last {f['tail_epochs']} epochs ({ep[-f['tail_epochs']]}-{ep[-1]})"
+
+    def train_flat(self) -> str:
+        f = self.f
+        return (f"training loss went from {f['train_start']:.4g} to {f['train_end']:.4g}, only "
+                f"{f['train_improvement']:.0%} lower (a model that learns improves by far more than "
+                f"{self.th.flat_improvement:.0%})" if f["train_improvement"] < self.th.flat_improvement else
+                f"training loss went from {f['train_start']:.4g} to {f['train_end']:.4g} "
+                f"({f['train_improvement']:.0%} lower)")
+
+    def train_still_falling(self) -> str:
+        f = self.f
+        return (f"over {self.tail} training loss still fell by {f['train_tail_drop']:.4g}: "
+                f"{f['train_tail_share']:.0%} of its whole improvement and {f['train_tail_rel']:.0%} of its final "
+                "level - it had not levelled off")
+
+    def val_still_falling(self) -> str:
+        f = self.f
+        return (f"validation loss also still fell by {f['val_tail_drop']:.4g} over {self.tail} "
+                f"({f['val_tail_share']:.0%} of its improvement, {f['val_tail_rel']:.0%} of its final level), so "
+                "more epochs should still help")
+
+    def train_stable(self) -> str:
+        f = self.f
+        return (f"training loss fell from {f['train_start']:.4g} to {f['train_end']:.4g} and levelled off "
+                f"(the last {f['tail_epochs']} epochs brought {max(f['train_tail_share'], 0):.0%} of the improvement)")
+
+    def val_stable(self, best: Any) -> str:
+        f = self.f
+        return (f"validation loss fell from {f['val_start']:.4g} to {f['val_end']:.4g} and stayed there "
+                f"(lowest {f['val_best']:.4g} at epoch {best}, end only {max(f['val_rise'], 0):.0%} above it)")
+
+    def val_rise(self, best: Any) -> str:
+        f = self.f
+        return (f"validation loss bottomed out at {f['val_best']:.4g} at epoch {best} and then rose "
+                f"to {f['val_end']:.4g}: {f['val_rise']:.0%} above its best, {f['val_rise_range']:.0%} of the loss range, "
+                f"{f['val_rise_z']:.1f} times the uncertainty its epoch-to-epoch noise leaves")
+
+    def train_after_best(self, best: Any) -> str:
+        f = self.f
+        return (f"meanwhile training loss kept falling, to {f['train_end']:.4g} at the end: the model is learning "
+                f"the training set's noise after epoch {best}")
+
+    def val_noisy(self) -> str:
+        f = self.f
+        return (f"validation loss jumps around its trend by {f['val_noise']:.0%} of the loss range (RMS), "
+                f"{f['val_noise'] / max(f['train_noise'], 1e-12):.1f} times as much as training loss does")
+
+    def noisy_rise(self, best: Any) -> str:
+        f = self.f
+        return (f"the smoothed validation curve also rises after epoch {best} ({f['val_rise']:.0%} above its minimum): "
+                "the run may be overfitting as well, which a larger validation set would show reliably")
+
+    def val_below(self) -> str:
+        f = self.f
+        return (f"validation loss was below training loss in {f['val_below_fraction']:.0%} of the epochs (after the "
+                f"first tenth), typically by {f['val_below_margin']:.0%} of the training loss "
+                f"({f['val_below_range']:.0%} of the loss range): the validation set looks easier")
+
+    def gap(self) -> str:
+        f = self.f
+        size = "large" if f["gap"] >= self.th.large_gap else "small"
+        return (f"at the end validation loss is {f['val_end']:.4g} and training loss {f['train_end']:.4g}: a {size} "
+                f"gap of {f['gap']:.0%} of the loss range")
+
+    def val_improved(self) -> str:
+        f = self.f
+        return (f"validation loss improved from {f['val_start']:.4g} to {f['val_end']:.4g} and did not turn up "
+                f"(end {max(f['val_rise'], 0):.0%} above its best), so this is not overfitting but too little "
+                "information in the training set")
+
+    def validation_summary(self) -> list[str]:
+        if not self.h.has_validation:
+            return [self.no_validation()]
+        f = self.f
+        return [f"validation loss went from {f['val_start']:.4g} to {f['val_end']:.4g}"]
+
+    def no_validation(self) -> str:
+        return ("the history has no validation loss: only underfitting can be judged from the training curve; "
+                "good fit, overfitting and unrepresentative data need the validation curve")
+
+
+# ----------------------------------------------------------------------------- input handling
+def _thresholds(th: Thresholds | Mapping[str, float] | None) -> Thresholds:
+    if th is None:
+        return Thresholds()
+    if isinstance(th, Thresholds):
+        return th
+    names = {f.name for f in dataclasses.fields(Thresholds)}
+    unknown = sorted(set(th) - names)
+    if unknown:
+        raise ValueError(f"unknown threshold(s) {unknown}; known: {sorted(names)}")
+    return Thresholds(**th)
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, (str, Path)):
+        return str(obj)
+    return f"<{type(obj).__name__} history>"
+
+
+def _check(h: LossHistory, th: Thresholds) -> None:
+    n = len(h["loss"])
+    if n < th.min_epochs:
+        raise ValueError(f"{h.source}: only {n} epoch(s) of training loss; at least {th.min_epochs} are needed to "
+                         "see a trend in a learning curve")
+    for key in ("loss", "val_loss"):
+        if key not in h:
+            continue
+        values = np.asarray(h[key], dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(f"{h.source}: {key} is {values[bad[0]]} at epoch {h['epoch'][bad[0]]} - the run diverged "
+                             "or logged a broken value")
+        if values.min() < 0:
+            raise ValueError(f"{h.source}: {key} is negative ({values.min():.4g}); the diagnosis assumes losses >= 0 "
+                             "with 0 = perfect (MSE, cross-entropy, NLL, BCE, L1)")
+    if list(h["epoch"]) != sorted(set(h["epoch"])):
+        raise ValueError(f"{h.source}: epoch numbers are not strictly increasing")
+
+
+def _public_scores(f: dict[str, Any]) -> dict[str, float]:
+    return {k: (float(v) if not isinstance(v, (int, np.integer)) else int(v)) for k, v in f.items()}

@@ -1,0 +1,413 @@
+"""Reading per-epoch training histories written by gradwise, Keras, PyTorch Lightning and TensorBoard.
+
+Everything the learning-curve diagnosis needs is one number per epoch for the training loss and,
+when the run was validated, for the validation loss.  Frameworks log them under different names and
+layouts; this module turns each layout into the same thing, a :class:`LossHistory`: a ``dict`` of
+equal-length lists ``{"epoch": [...], "loss": [...], "val_loss": [...], ...}`` where ``epoch`` holds
+the epoch numbers *as numbered in the file* (Keras and Lightning count from 0, gradwise from 1).
+
+Supported inputs (:func:`read_history`):
+
+* gradwise ``history.csv`` - columns ``epoch,loss,val_loss,accuracy,val_accuracy,lr,seconds``, one row
+  per epoch, epochs numbered from 1; ``history.jsonl`` - one JSON object per line with the same keys.
+  ``val_loss``/``val_accuracy`` may be empty (CSV) or ``null`` (JSONL) when the run had no validation.
+* Keras ``CSVLogger`` CSV - ``epoch`` (from 0) followed by the metric names (``loss``, ``val_loss``,
+  ``accuracy``, ...).
+* PyTorch Lightning ``CSVLogger`` ``metrics.csv`` - ``epoch``, ``step`` and one column per logged
+  key; training and validation metrics, and per-step metrics, are written on *separate* rows with
+  the other cells empty.  Rows are merged by epoch; epoch-level keys (``train_loss_epoch``) are
+  preferred over step-level ones (``train_loss_step``, averaged over the epoch's rows if nothing
+  better exists).  A Lightning log directory (``.../version_0``) is accepted too.
+* A JSON file holding Keras' ``History.history`` dict of lists.
+* TensorBoard event files or a directory of them (read with the optional ``tensorboard`` package):
+  scalars such as ``loss``/``train_loss``/``Loss/train`` and ``val_loss``/``validation/loss``/``Loss/val``,
+  and Keras' layout of ``train/`` and ``validation/`` runs each holding ``epoch_loss``.
+
+Column names are matched, case-insensitively, against the explicit candidate lists below
+(:data:`TRAIN_LOSS_NAMES`, ...); if no training-loss column is found the error lists the columns that
+were found and the names that were expected.  Values are checked: an explicit NaN or infinity
+(a diverged run) is an error naming the file, the column and the epoch, never silently skipped.
+"""
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+# Candidate names for each quantity, in order of preference (compared case-insensitively).
+# Epoch-level names come before step-level ones, so that Lightning's `train_loss_epoch` wins over
+# `train_loss_step`, and names of the framework's own conventions come first.
+EPOCH_NAMES = ("epoch", "epochs")
+TRAIN_LOSS_NAMES = (
+    "loss", "train_loss_epoch", "train_loss", "training_loss", "train/loss", "loss/train", "train/epoch_loss",
+    "epoch_loss", "loss_epoch", "train_epoch_loss", "trn_loss", "train_loss_step", "loss_step",
+)
+VAL_LOSS_NAMES = (
+    "val_loss", "val_loss_epoch", "validation_loss", "valid_loss", "val/loss", "loss/val", "loss/validation",
+    "validation/loss", "validation/epoch_loss", "val_epoch_loss", "eval_loss", "val_loss_step",
+)
+ACCURACY_NAMES = (
+    "accuracy", "acc", "train_acc_epoch", "train_accuracy_epoch", "train_acc", "train_accuracy", "train/accuracy",
+    "accuracy/train", "train/epoch_accuracy", "epoch_accuracy",
+)
+VAL_ACCURACY_NAMES = (
+    "val_accuracy", "val_acc", "val_acc_epoch", "val_accuracy_epoch", "validation_accuracy", "val/accuracy",
+    "accuracy/val", "accuracy/validation", "validation/accuracy", "validation/epoch_accuracy",
+)
+#: canonical key of :class:`LossHistory` -> accepted source names
+QUANTITIES: dict[str, tuple[str, ...]] = {
+    "loss": TRAIN_LOSS_NAMES,
+    "val_loss": VAL_LOSS_NAMES,
+    "accuracy": ACCURACY_NAMES,
+    "val_accuracy": VAL_ACCURACY_NAMES,
+}
+
+Row = Mapping[str, Any]
+
+
+class LossHistory(dict):
+    """Per-epoch curves: ``{"epoch": [...], "loss": [...], "val_loss": [...] (if validated), ...}``.
+
+    A plain ``dict[str, list[float]]`` with two extra attributes: ``source`` (the file, or a
+    description of the object, used in messages) and ``columns`` (canonical key -> the column/tag
+    name it was read from), so that errors and evidence can name what was actually read.
+    """
+
+    source: str
+    columns: dict[str, str]
+
+    def __init__(self, data: Mapping[str, list[float]], source: str, columns: Mapping[str, str]) -> None:
+        super().__init__(data)
+        self.source = source
+        self.columns = dict(columns)
+
+    @property
+    def has_validation(self) -> bool:
+        return "val_loss" in self
+
+
+# ----------------------------------------------------------------------------- public entry points
+def read_history(path: str | Path) -> LossHistory:
+    """Read a training history file (or log directory) into a :class:`LossHistory`.
+
+    The format is recognised from the path: a directory holding TensorBoard event files, a Lightning
+    ``metrics.csv`` or a gradwise ``history.csv``/``history.jsonl``; a ``*.csv`` or ``*.log`` file
+    (gradwise, Keras ``CSVLogger`` - whose default file is ``training.log`` - or Lightning
+    ``CSVLogger``, told apart by their columns); a ``*.jsonl`` file
+    (gradwise); a ``*.json`` file (Keras ``History.history``); a TensorBoard ``*tfevents*`` file.
+
+    Raises ``FileNotFoundError`` for a missing path and ``ValueError`` (naming the file and the
+    problem) for anything that cannot be read as a per-epoch loss history.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    if p.is_dir():
+        return _read_directory(p)
+    name = p.name.lower()
+    if "tfevents" in name:
+        return _read_tensorboard([p], str(p))
+    if name.endswith(".csv") or name.endswith(".log"):   # Keras' CSVLogger writes "training.log" by default
+        return _read_csv(p)
+    if name.endswith(".jsonl") or name.endswith(".ndjson"):
+        return _read_jsonl(p)
+    if name.endswith(".json"):
+        return _read_json(p)
+    raise ValueError(
+        f"{p}: unknown history format; expected a .csv (gradwise, Keras CSVLogger, Lightning metrics.csv), "
+        ".jsonl (gradwise), .json (Keras History.history) file, a TensorBoard event file, or a log directory")
+
+
+def history_from_object(obj: Any, source: str = "history") -> LossHistory:
+    """Turn an in-memory history into a :class:`LossHistory`.
+
+    Accepts a dict of per-epoch lists (``{"loss": [...], "val_loss": [...]}``, optionally with
+    ``"epoch"``; without it epochs are numbered from 1), an object with a ``records`` list of
+    per-epoch dicts (gradwise's ``History``), a Keras ``History`` (``.history`` dict and ``.epoch``
+    list), or a list of per-epoch dicts.  An existing :class:`LossHistory` is returned unchanged.
+    """
+    if isinstance(obj, LossHistory):
+        return obj
+    if isinstance(obj, (str, Path)):
+        return read_history(obj)
+    records = getattr(obj, "records", None)
+    if records is not None:
+        return _from_records(list(records), source)
+    keras_history = getattr(obj, "history", None)
+    if isinstance(keras_history, Mapping):
+        epochs = getattr(obj, "epoch", None)
+        data = dict(keras_history)
+        if epochs is not None and "epoch" not in data:
+            data["epoch"] = list(epochs)
+        return _from_columns(data, source)
+    if isinstance(obj, Mapping):
+        return _from_columns(obj, source)
+    if isinstance(obj, list) and all(isinstance(r, Mapping) for r in obj):
+        return _from_records(obj, source)
+    raise TypeError(
+        f"cannot read a training history from {type(obj).__name__}: pass a file path, a dict of per-epoch lists, "
+        "a list of per-epoch dicts, or an object with a `records` list")
+
+
+# ----------------------------------------------------------------------------- formats
+def _read_directory(d: Path) -> LossHistory:
+    events = sorted(f for f in d.rglob("*") if f.is_file() and "tfevents" in f.name)
+    if events:
+        return _read_tensorboard(events, str(d))
+    for candidate in ("metrics.csv", "history.csv", "history.jsonl", "training.log", "log.csv"):
+        hits = sorted(d.rglob(candidate))
+        if len(hits) > 1:
+            listing = ", ".join(str(h.relative_to(d)) for h in hits)
+            raise ValueError(f"{d}: several histories found ({listing}); pass the one to diagnose")
+        if hits:
+            f = hits[0]
+            return _read_jsonl(f) if f.suffix == ".jsonl" else _read_csv(f)
+    raise ValueError(
+        f"{d}: no history found in this directory; expected TensorBoard event files (*tfevents*), "
+        "a Lightning metrics.csv, or a gradwise history.csv/history.jsonl")
+
+
+def _read_csv(p: Path) -> LossHistory:
+    try:
+        with p.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if not header:
+                raise ValueError(f"{p}: the file is empty (no header row)")
+            header = [h.strip() for h in header]
+            rows = []
+            for lineno, cells in enumerate(reader, start=2):
+                if not cells or all(not c.strip() for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    raise ValueError(f"{p}, line {lineno}: {len(cells)} cells but the header has {len(header)} columns")
+                rows.append({h: _parse_cell(c) for h, c in zip(header, cells)})
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{p}: not a text CSV file ({err})") from None
+    return _from_rows(rows, header, str(p))
+
+
+def _parse_cell(cell: str) -> float | str | None:
+    cell = cell.strip()
+    if cell == "":
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return cell   # non-numeric (e.g. a timestamp); an error only if this column is needed
+
+
+def _read_jsonl(p: Path) -> LossHistory:
+    records = []
+    for lineno, line in enumerate(p.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{p}, line {lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(rec, dict):
+            raise ValueError(f"{p}, line {lineno}: expected one JSON object per epoch, got {type(rec).__name__}")
+        records.append(rec)
+    return _from_records(records, str(p))
+
+
+def _read_json(p: Path) -> LossHistory:
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{p}: not valid JSON ({err.msg})") from None
+    if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
+        return _from_columns(data, str(p))
+    if isinstance(data, list) and all(isinstance(r, dict) for r in data):
+        return _from_records(data, str(p))
+    raise ValueError(f"{p}: expected a JSON object of per-epoch lists (Keras History.history) or a list of "
+                     "per-epoch objects")
+
+
+def _read_tensorboard(files: list[Path], source: str) -> LossHistory:
+    """Scalars of TensorBoard event files -> rows keyed by epoch (or step).
+
+    Tags are prefixed with the run directory relative to the log directory, so Keras' layout
+    (``train/`` and ``validation/`` runs, each with ``epoch_loss``) reads as ``train/epoch_loss`` and
+    ``validation/epoch_loss``.  The step of each value is its epoch, unless the run also logged an
+    ``epoch`` scalar (Lightning does), which then maps steps to epochs, or the training loss was
+    logged at steps where the validation loss was not (see :func:`_steps_to_validation_steps`).
+    """
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        from tensorboard.util import tensor_util
+    except ImportError:
+        raise ImportError(
+            f"{source}: reading TensorBoard event files needs the `tensorboard` package: "
+            "pip install 'gradwise[tensorboard]' (or: pip install tensorboard)") from None
+    root = Path(source)
+    root = root if root.is_dir() else root.parent
+    points: dict[str, dict[float, list[float]]] = {}
+    # a single event file is read on its own; a directory run by run (each sub-directory is one run)
+    targets = [files[0]] if Path(source).is_file() else sorted({f.parent for f in files})
+    for target in targets:
+        run_dir = target if target.is_dir() else target.parent
+        acc = EventAccumulator(str(target), size_guidance={"scalars": 0, "tensors": 0})
+        try:
+            acc.Reload()
+        except Exception as err:   # corrupt event files raise assorted errors deep inside tensorboard
+            raise ValueError(f"{target}: cannot read TensorBoard events ({err})") from None
+        prefix = "" if run_dir == root else run_dir.relative_to(root).as_posix() + "/"
+        tags = acc.Tags()
+        for tag in tags.get("scalars", []):
+            for ev in acc.Scalars(tag):
+                points.setdefault(prefix + tag, {}).setdefault(ev.step, []).append(float(ev.value))
+        for tag in tags.get("tensors", []):   # TF2 / Keras write scalars as rank-0 tensors
+            for ev in acc.Tensors(tag):
+                value = tensor_util.make_ndarray(ev.tensor_proto)
+                if value.size == 1:
+                    points.setdefault(prefix + tag, {}).setdefault(ev.step, []).append(float(value.reshape(())))
+    if not points:
+        raise ValueError(f"{source}: the TensorBoard events hold no scalar values")
+    epoch_tag = next((t for t in points if t.rsplit("/", 1)[-1].lower() == "epoch"), None)
+    tags = [t for t in points if t != epoch_tag]
+    if epoch_tag:
+        step_to_epoch = {s: v[-1] for s, v in points[epoch_tag].items()}
+    else:
+        step_to_epoch = _steps_to_validation_steps(points, tags)
+    # one row per (epoch, tag, value); _from_rows averages the values a tag has within an epoch
+    rows = [{"epoch": step_to_epoch.get(step, step), tag: v}
+            for tag in tags for step, values in sorted(points[tag].items()) for v in values]
+    return _from_rows(rows, ["epoch", *sorted(tags)], source)
+
+
+def _steps_to_validation_steps(points: Mapping[str, Mapping[float, list[float]]], tags: list[str]) -> dict:
+    """Without an ``epoch`` scalar, a training loss logged every step is grouped by validation.
+
+    Each step is mapped to the first validation step at or after it, so that the training values
+    between two validations are averaged into one point next to that validation value (steps after
+    the last validation map to None and are dropped).  If training and validation share their steps
+    (one value per epoch, as Keras and most epoch loops log) this changes nothing.
+    """
+    val_tag = _find(tags, VAL_LOSS_NAMES)
+    if val_tag is None:
+        return {}
+    val_steps = sorted(points[val_tag])
+    mapping: dict[float, float | None] = {}
+    for tag in tags:
+        for step in points[tag]:
+            i = bisect.bisect_left(val_steps, step)
+            mapping[step] = val_steps[i] if i < len(val_steps) else None
+    return mapping
+
+
+# ----------------------------------------------------------------------------- common path
+def _from_columns(data: Mapping[str, Any], source: str) -> LossHistory:
+    lengths = {k: len(v) for k, v in data.items() if _is_sequence(v)}
+    if not lengths:
+        raise ValueError(f"{source}: expected per-epoch lists, got keys {sorted(data)}")
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{source}: the per-epoch lists have different lengths: {lengths}")
+    n = next(iter(lengths.values()))
+    keys = list(lengths)
+    rows = [{k: data[k][i] for k in keys} for i in range(n)]
+    if "epoch" not in {k.lower() for k in keys}:
+        for i, r in enumerate(rows):   # numbered from 1, the way people count epochs
+            r["epoch"] = i + 1
+        keys = ["epoch", *keys]
+    return _from_rows(rows, keys, source)
+
+
+def _from_records(records: list[Mapping[str, Any]], source: str) -> LossHistory:
+    keys: list[str] = []
+    for r in records:
+        keys.extend(k for k in r if k not in keys)
+    rows = [dict(r) for r in records]
+    if "epoch" not in {k.lower() for k in keys}:
+        for i, r in enumerate(rows):
+            r["epoch"] = i + 1
+        keys = ["epoch", *keys]
+    return _from_rows(rows, keys, source)
+
+
+def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
+    by_lower = {c.lower(): c for c in columns}
+    return next((by_lower[n] for n in names if n in by_lower), None)
+
+
+def _from_rows(rows: list[Row], columns: list[str], source: str) -> LossHistory:
+    """Merge rows by epoch (averaging several values of one column within an epoch) and pick the columns."""
+    epoch_col = _find(columns, EPOCH_NAMES)
+    if epoch_col is None:
+        raise ValueError(f"{source}: no epoch column. Columns found: {', '.join(columns) or '(none)'}. "
+                         f"Expected one named {' or '.join(repr(n) for n in EPOCH_NAMES)}.")
+    present = [c for c in columns if any(_is_value(r.get(c)) for r in rows)]
+    chosen = {key: _find(present, names) for key, names in QUANTITIES.items()}
+    if chosen["loss"] is None:
+        raise ValueError(
+            f"{source}: no training-loss column. Columns found: {', '.join(columns) or '(none)'}. "
+            f"Expected one of: {', '.join(TRAIN_LOSS_NAMES)} (validation loss: {', '.join(VAL_LOSS_NAMES)}).")
+    chosen = {k: c for k, c in chosen.items() if c is not None}
+
+    by_epoch: dict[float, dict[str, list[float]]] = {}
+    for r in rows:
+        raw_epoch = r.get(epoch_col)
+        if not _is_value(raw_epoch):
+            continue    # e.g. a Lightning row written before the first epoch
+        e = _number(raw_epoch)
+        if e is None:
+            raise ValueError(f"{source}: epoch value {raw_epoch!r} is not a number")
+        slot = by_epoch.setdefault(e, {})
+        for key, col in chosen.items():
+            raw = r.get(col)
+            if not _is_value(raw):
+                continue
+            v = _number(raw)
+            if v is None:
+                raise ValueError(f"{source}: column {col!r} has a non-numeric value {raw!r} at epoch {_fmt_epoch(e)}")
+            if not math.isfinite(v):
+                raise ValueError(
+                    f"{source}: column {col!r} is {v} at epoch {_fmt_epoch(e)} - the run diverged or logged a "
+                    "broken value; diagnose the finite part of the run by cutting the file before that epoch")
+            slot.setdefault(key, []).append(float(v))
+
+    # keep the epochs where the training loss (and, if the run was validated, the validation loss) was logged
+    epochs = sorted(e for e, s in by_epoch.items() if "loss" in s)
+    if "val_loss" in chosen:
+        epochs = [e for e in epochs if "val_loss" in by_epoch[e]]
+    if not epochs:
+        raise ValueError(f"{source}: no epoch has both a training loss ({chosen['loss']!r})"
+                         + (f" and a validation loss ({chosen['val_loss']!r})" if "val_loss" in chosen else ""))
+    data: dict[str, list[float]] = {"epoch": [int(e) if float(e).is_integer() else e for e in epochs]}
+    for key in chosen:
+        if all(key in by_epoch[e] for e in epochs):
+            data[key] = [sum(by_epoch[e][key]) / len(by_epoch[e][key]) for e in epochs]
+        elif key in ("loss", "val_loss"):
+            raise AssertionError("unreachable: epochs were filtered on these keys")
+    return LossHistory(data, source, {k: c for k, c in chosen.items() if k in data})
+
+
+def _is_sequence(v: Any) -> bool:
+    """A per-epoch list: list, tuple, NumPy array, ... (not a string or a dict)."""
+    return hasattr(v, "__len__") and hasattr(v, "__getitem__") and not isinstance(v, (str, bytes, Mapping))
+
+
+def _number(v: Any) -> float | None:
+    """``v`` as a float if it is a number (Python, NumPy or a 0-d tensor), else None."""
+    if isinstance(v, bool) or isinstance(v, str):
+        return None
+    if isinstance(v, numbers.Real):
+        return float(v)
+    try:
+        return float(v) if hasattr(v, "__float__") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_value(v: Any) -> bool:
+    return v is not None and v != ""
+
+
+def _fmt_epoch(e: Any) -> str:
+    return str(int(e)) if isinstance(e, float) and e.is_integer() else str(e)

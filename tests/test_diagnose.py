@@ -1,0 +1,413 @@
+"""Tests of gradwise.diagnose (learning-curve reading) and `gradwise diagnose`.
+
+* each verdict of the lecture's "Training Graphs" on clear synthetic curves;
+* the readers on files written in each supported format (Keras CSVLogger, Lightning metrics.csv with
+  step rows and empty cells, gradwise history.csv/.jsonl, TensorBoard events written here);
+* clear errors for short, broken or unrecognised histories;
+* the command line (text and JSON, exit status 2 on errors);
+* accuracy on the real training runs of tests/data/curve_runs (made by tests/data/make_curve_runs.py).
+"""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradwise.cli.main import main as cli_main
+from gradwise.diagnose import VERDICTS, Diagnosis, Thresholds, curves, read_history
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "tests" / "data" / "curve_runs"
+
+
+# ----------------------------------------------------------------------------- synthetic curves
+def _noise(n: int, scale: float, seed: int) -> np.ndarray:
+    return scale * np.random.default_rng(seed).standard_normal(n)
+
+
+def _decay(n: int, start: float, floor: float, tau: float) -> np.ndarray:
+    e = np.arange(n)
+    return floor + (start - floor) * np.exp(-e / tau)
+
+
+def synthetic(case: str, n: int = 60, seed: int = 0) -> dict[str, list[float]]:
+    """Clear textbook curves for each case (epochs numbered from 1)."""
+    e = np.arange(n)
+    if case == "underfit_flat":            # flat line at a high loss
+        t = 0.69 + _noise(n, 0.004, seed)
+        v = 0.70 + _noise(n, 0.004, seed + 1)
+    elif case == "underfit_early":         # still falling at the end
+        t = _decay(n, 2.3, 0.1, 40) + _noise(n, 0.005, seed)
+        v = _decay(n, 2.3, 0.15, 40) + _noise(n, 0.005, seed + 1)
+    elif case == "overfit":                # validation turns up after epoch ~20
+        t = _decay(n, 2.0, 0.02, 8) + _noise(n, 0.005, seed)
+        v = _decay(n, 2.0, 0.5, 6) + 0.012 * np.clip(e - 20, 0, None) + _noise(n, 0.01, seed + 1)
+    elif case == "unrepresentative_train":  # both improve, a large gap remains
+        t = _decay(n, 2.0, 0.1, 8) + _noise(n, 0.005, seed)
+        v = _decay(n, 2.1, 0.9, 8) + _noise(n, 0.005, seed + 1)
+    elif case == "unrepresentative_validation_noisy":
+        t = _decay(n, 2.0, 0.3, 8) + _noise(n, 0.005, seed)
+        v = t + np.abs(_noise(n, 0.25, seed + 1)) - 0.1
+    elif case == "unrepresentative_validation_lower":
+        t = _decay(n, 2.0, 0.6, 8) + _noise(n, 0.005, seed)
+        v = 0.6 * t + _noise(n, 0.005, seed + 1)
+    elif case == "good_fit":
+        t = _decay(n, 2.0, 0.10, 6) + _noise(n, 0.004, seed)
+        v = _decay(n, 2.0, 0.13, 6) + _noise(n, 0.004, seed + 1)
+    else:
+        raise KeyError(case)
+    return {"epoch": list(range(1, n + 1)), "loss": t.tolist(), "val_loss": v.tolist()}
+
+
+@pytest.mark.parametrize("case, verdict", [
+    ("underfit_flat", "underfit"),
+    ("underfit_early", "underfit"),
+    ("overfit", "overfit"),
+    ("unrepresentative_train", "unrepresentative_train"),
+    ("unrepresentative_validation_noisy", "unrepresentative_validation"),
+    ("unrepresentative_validation_lower", "unrepresentative_validation"),
+    ("good_fit", "good_fit"),
+])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_verdict_on_clear_synthetic_curves(case: str, verdict: str, seed: int) -> None:
+    d = curves(synthetic(case, seed=seed))
+    assert d.verdict == verdict, (d.verdict, d.evidence)
+    assert d.evidence and all(isinstance(s, str) and s for s in d.evidence)
+    assert d.advice and all(isinstance(s, str) and s for s in d.advice)
+
+
+def test_overfit_best_epoch_is_the_validation_minimum() -> None:
+    h = synthetic("overfit")
+    d = curves(h)
+    assert d.verdict == "overfit"
+    true_min = int(np.argmin(_decay(60, 2.0, 0.5, 6) + 0.012 * np.clip(np.arange(60) - 20, 0, None))) + 1
+    assert abs(d.best_epoch - true_min) <= 4
+    assert d.best_epoch in h["epoch"]
+    assert any(f"epoch {d.best_epoch}" in a for a in d.advice)
+
+
+def test_best_epoch_resists_a_single_noise_dip() -> None:
+    h = synthetic("overfit")
+    h["val_loss"][45] = 0.05          # one absurdly low validation value late in the run
+    d = curves(h)
+    assert d.verdict == "overfit" and d.best_epoch < 35
+
+
+def test_best_epoch_uses_the_files_numbering() -> None:
+    h = synthetic("overfit")
+    shifted = dict(h, epoch=[e + 99 for e in h["epoch"]])
+    assert curves(shifted).best_epoch == curves(h).best_epoch + 99
+
+
+def test_without_validation_underfit_is_still_diagnosed() -> None:
+    for case in ("underfit_flat", "underfit_early"):
+        h = synthetic(case)
+        del h["val_loss"]
+        d = curves(h)
+        assert d.verdict == "underfit" and d.best_epoch is None
+        assert any("no validation loss" in e for e in d.evidence)
+
+
+def test_without_validation_other_verdicts_need_it() -> None:
+    h = synthetic("good_fit")
+    del h["val_loss"]
+    with pytest.raises(ValueError, match="no validation loss"):
+        curves(h)
+
+
+def test_thresholds_are_overridable() -> None:
+    h = synthetic("unrepresentative_train")
+    assert curves(h).verdict == "unrepresentative_train"
+    assert curves(h, thresholds=Thresholds(large_gap=0.9)).verdict == "good_fit"
+    assert curves(h, thresholds={"large_gap": 0.9}).verdict == "good_fit"
+    with pytest.raises(ValueError, match="unknown threshold"):
+        curves(h, thresholds={"big_gap": 0.9})
+    with pytest.raises(ValueError, match="positive"):
+        Thresholds(large_gap=-1)
+
+
+def test_accepts_records_objects_and_keras_history() -> None:
+    h = synthetic("good_fit")
+
+    class Records:        # the shape of gradwise's future History
+        records = [{"epoch": e, "loss": t, "val_loss": v} for e, t, v in zip(h["epoch"], h["loss"], h["val_loss"])]
+
+    class KerasHistory:
+        history = {"loss": h["loss"], "val_loss": h["val_loss"]}
+        epoch = list(range(len(h["loss"])))
+
+    assert curves(Records()).verdict == "good_fit"
+    d = curves(KerasHistory())
+    assert d.verdict == "good_fit" and d.best_epoch == curves(h).best_epoch - 1   # Keras counts from 0
+
+
+def test_diagnosis_to_dict_is_the_api_json_shape() -> None:
+    d = curves(synthetic("overfit"))
+    out = json.loads(json.dumps(d.to_dict(), allow_nan=False))
+    assert out["verdict"] in VERDICTS
+    assert isinstance(out["best_epoch"], int)
+    assert all(isinstance(s, str) for s in out["evidence"] + out["advice"])
+    assert isinstance(d, Diagnosis) and "verdict:" in str(d)
+
+
+# ----------------------------------------------------------------------------- readers
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_read_gradwise_csv_and_jsonl(tmp_path: Path) -> None:
+    h = synthetic("overfit", n=30)
+    rows = [[e, t, v, "", "", 0.01, 0.5] for e, t, v in zip(h["epoch"], h["loss"], h["val_loss"])]
+    p = _write_csv(tmp_path / "history.csv", ["epoch", "loss", "val_loss", "accuracy", "val_accuracy", "lr", "seconds"],
+                   rows)
+    got = read_history(p)
+    assert got["epoch"] == h["epoch"] and np.allclose(got["loss"], h["loss"]) and "accuracy" not in got
+    jl = tmp_path / "history.jsonl"
+    jl.write_text("".join(json.dumps({"epoch": e, "loss": t, "val_loss": v, "accuracy": 0.5, "val_accuracy": None,
+                                      "lr": 0.01, "seconds": 0.2}) + "\n"
+                          for e, t, v in zip(h["epoch"], h["loss"], h["val_loss"])))
+    got = read_history(jl)
+    assert np.allclose(got["val_loss"], h["val_loss"]) and got["accuracy"] == [0.5] * 30
+    assert curves(jl).best_epoch == curves(p).best_epoch == curves(h).best_epoch
+
+
+def test_read_keras_csvlogger(tmp_path: Path) -> None:
+    h = synthetic("overfit", n=40)
+    rows = [[e - 1, 0.5, t, 1e-3, 0.4, v] for e, t, v in zip(h["epoch"], h["loss"], h["val_loss"])]
+    p = _write_csv(tmp_path / "training.log", ["epoch", "accuracy", "loss", "learning_rate", "val_accuracy", "val_loss"],
+                   rows)
+    got = read_history(p)                # CSVLogger's default file name
+    assert got["epoch"][0] == 0 and got.columns["val_loss"] == "val_loss" and got["accuracy"] == [0.5] * 40
+    assert read_history(tmp_path)["loss"] == got["loss"]
+    d = curves(p.rename(tmp_path / "keras.csv"))
+    assert d.verdict == "overfit" and d.best_epoch == curves(h).best_epoch - 1
+
+
+def test_read_lightning_metrics_csv_merges_rows_by_epoch(tmp_path: Path) -> None:
+    h = synthetic("overfit", n=30)
+    header = ["epoch", "step", "train_loss_epoch", "train_loss_step", "val_acc", "val_loss"]
+    rows, step = [], 0
+    for i, (t, v) in enumerate(zip(h["loss"], h["val_loss"])):
+        for _ in range(3):            # step rows: only train_loss_step filled
+            step += 1
+            rows.append([i, step - 1, "", t * 1.5, "", ""])
+        rows.append([i, step - 1, "", "", 0.9, v])        # validation row
+        rows.append([i, step - 1, t, "", "", ""])         # epoch-level training row
+    d = tmp_path / "lightning_logs" / "version_0"
+    d.mkdir(parents=True)
+    _write_csv(d / "metrics.csv", header, rows)
+    got = read_history(tmp_path / "lightning_logs")
+    assert got.columns == {"loss": "train_loss_epoch", "val_loss": "val_loss", "val_accuracy": "val_acc"}
+    assert got["epoch"] == list(range(30))
+    assert np.allclose(got["loss"], h["loss"]) and np.allclose(got["val_loss"], h["val_loss"])
+    assert curves(d / "metrics.csv").verdict == "overfit"
+
+
+def test_lightning_step_level_loss_is_averaged_per_epoch(tmp_path: Path) -> None:
+    rows = []
+    for i in range(6):
+        rows += [[i, 2 * i, 1.0 / (i + 1), ""], [i, 2 * i + 1, 3.0 / (i + 1), ""], [i, 2 * i + 1, "", 2.5 / (i + 1)]]
+    p = _write_csv(tmp_path / "metrics.csv", ["epoch", "step", "train_loss", "val_loss"], rows)
+    got = read_history(p)
+    assert np.allclose(got["loss"], [2.0 / (i + 1) for i in range(6)])
+    assert np.allclose(got["val_loss"], [2.5 / (i + 1) for i in range(6)])
+
+
+def test_read_tensorboard_summarywriter(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    h = synthetic("overfit", n=40)
+    w = SummaryWriter(str(tmp_path / "runs"))
+    for e, t, v in zip(h["epoch"], h["loss"], h["val_loss"]):
+        w.add_scalar("Loss/train", t, e)
+        w.add_scalar("Loss/val", v, e)
+    w.close()
+    got = read_history(tmp_path / "runs")
+    assert got.columns == {"loss": "Loss/train", "val_loss": "Loss/val"}
+    assert got["epoch"] == h["epoch"] and np.allclose(got["val_loss"], h["val_loss"], atol=1e-6)
+    assert curves(tmp_path / "runs").best_epoch == curves(h).best_epoch
+
+
+def test_read_tensorboard_keras_layout_with_tensor_scalars(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    import time
+
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+    from tensorboard.util import tensor_util
+
+    h = synthetic("good_fit", n=20)
+    meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
+    for run, values in (("train", h["loss"]), ("validation", h["val_loss"])):
+        w = EventFileWriter(str(tmp_path / "logs" / run))
+        for epoch, value in enumerate(values):    # what tf.summary.scalar / keras.callbacks.TensorBoard write
+            s = Summary(value=[Summary.Value(tag="epoch_loss", metadata=meta,
+                                             tensor=tensor_util.make_tensor_proto(np.float32(value)))])
+            w.add_event(Event(wall_time=time.time(), step=epoch, summary=s))
+        w.close()
+    got = read_history(tmp_path / "logs")
+    assert got.columns == {"loss": "train/epoch_loss", "val_loss": "validation/epoch_loss"}
+    assert got["epoch"] == list(range(20)) and np.allclose(got["loss"], h["loss"], atol=1e-6)
+
+
+def test_read_tensorboard_lightning_layout_maps_steps_to_epochs(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    h = synthetic("good_fit", n=12)
+    w = SummaryWriter(str(tmp_path))
+    for i, (t, v) in enumerate(zip(h["loss"], h["val_loss"])):
+        step = 10 * i + 9                  # Lightning logs at global steps, plus an "epoch" scalar
+        w.add_scalar("train_loss_step", t * 2, step - 5)
+        w.add_scalar("epoch", i, step - 5)
+        w.add_scalar("val_loss", v, step)
+        w.add_scalar("train_loss_epoch", t, step)
+        w.add_scalar("epoch", i, step)
+    w.close()
+    got = read_history(tmp_path)
+    assert got["epoch"] == list(range(12)) and np.allclose(got["loss"], h["loss"], atol=1e-6)
+
+
+def test_read_tensorboard_per_step_training_loss_is_grouped_by_validation(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from torch.utils.tensorboard import SummaryWriter
+
+    h = synthetic("overfit", n=20)
+    w = SummaryWriter(str(tmp_path))
+    for i, (t, v) in enumerate(zip(h["loss"], h["val_loss"])):
+        for k in range(5):                   # a PyTorch loop logging every iteration...
+            w.add_scalar("train_loss", t + (k - 2) * 0.01, 5 * i + k)
+        w.add_scalar("val_loss", v, 5 * i + 4)   # ...and validating at the end of each epoch
+    w.add_scalar("train_loss", 9.9, 100)     # a step after the last validation is left out
+    w.close()
+    events = next(tmp_path.glob("*tfevents*"))
+    got = read_history(events)               # a single event file works too
+    assert got["epoch"] == [5 * i + 4 for i in range(20)]
+    assert np.allclose(got["loss"], h["loss"], atol=1e-5) and np.allclose(got["val_loss"], h["val_loss"], atol=1e-6)
+
+
+def test_tensorboard_missing_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "events.out.tfevents.1.host").write_bytes(b"")
+    monkeypatch.setitem(sys.modules, "tensorboard.backend.event_processing.event_accumulator", None)
+    with pytest.raises(ImportError, match=r"pip install .*tensorboard"):
+        read_history(tmp_path)
+
+
+# ----------------------------------------------------------------------------- errors
+def test_too_short_history_is_an_error(tmp_path: Path) -> None:
+    p = _write_csv(tmp_path / "h.csv", ["epoch", "loss", "val_loss"], [[i, 1.0 / (i + 1), 1.1] for i in range(4)])
+    with pytest.raises(ValueError, match=r"h\.csv.*only 4 epoch"):
+        curves(p)
+
+
+def test_nan_loss_is_an_error_naming_file_and_epoch(tmp_path: Path) -> None:
+    rows = [[i, 1.0 / (i + 1), 1.1] for i in range(10)]
+    rows[6][1] = "nan"
+    p = _write_csv(tmp_path / "h.csv", ["epoch", "loss", "val_loss"], rows)
+    with pytest.raises(ValueError, match=r"h\.csv.*'loss' is nan at epoch 6"):
+        read_history(p)
+    with pytest.raises(ValueError, match="epoch 3"):
+        curves({"loss": [1, 0.9, float("nan"), 0.7, 0.6, 0.5], "val_loss": [1] * 6})
+
+
+def test_unknown_columns_list_what_was_found_and_expected(tmp_path: Path) -> None:
+    p = _write_csv(tmp_path / "h.csv", ["epoch", "objective", "holdout"], [[i, 1.0, 1.0] for i in range(10)])
+    with pytest.raises(ValueError) as err:
+        read_history(p)
+    msg = str(err.value)
+    assert "h.csv" in msg and "objective, holdout" in msg and "train_loss_epoch" in msg and "val_loss" in msg
+
+
+def test_missing_epoch_column_and_malformed_files(tmp_path: Path) -> None:
+    p = _write_csv(tmp_path / "h.csv", ["loss", "val_loss"], [[1.0, 1.0]] * 6)
+    with pytest.raises(ValueError, match="no epoch column.*loss, val_loss"):
+        read_history(p)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("epoch,loss,val_loss\n0,1.0\n")
+    with pytest.raises(ValueError, match=r"bad\.csv, line 2"):
+        read_history(bad)
+    txt = _write_csv(tmp_path / "t.csv", ["epoch", "loss"], [[i, "high"] for i in range(6)])
+    with pytest.raises(ValueError, match="non-numeric"):
+        read_history(txt)
+    jl = tmp_path / "h.jsonl"
+    jl.write_text('{"epoch": 1, "loss": 1.0}\n{oops\n')
+    with pytest.raises(ValueError, match=r"h\.jsonl, line 2"):
+        read_history(jl)
+    with pytest.raises(ValueError, match="unknown history format"):
+        read_history(_write_csv(tmp_path / "h.txt", ["a"], []))
+    with pytest.raises(FileNotFoundError):
+        read_history(tmp_path / "nope.csv")
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(ValueError, match="no history found"):
+        read_history(tmp_path / "empty_dir")
+    with pytest.raises(ValueError, match="negative"):
+        curves({"loss": [-1.0] * 6, "val_loss": [1.0] * 6})
+
+
+# ----------------------------------------------------------------------------- command line
+def _history_file(tmp_path: Path, case: str) -> Path:
+    h = synthetic(case)
+    return _write_csv(tmp_path / f"{case}.csv", ["epoch", "loss", "val_loss"],
+                      [[e, t, v] for e, t, v in zip(h["epoch"], h["loss"], h["val_loss"])])
+
+
+def test_cli_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _history_file(tmp_path, "overfit")
+    assert cli_main(["diagnose", str(p), "--format", "json"]) == 0
+    out = capsys.readouterr().out
+    obj = json.loads(out)                       # exactly one JSON object
+    assert {"verdict", "best_epoch", "evidence", "advice"} <= set(obj)
+    assert obj["verdict"] == "overfit" and isinstance(obj["best_epoch"], int)
+
+
+def test_cli_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["diagnose", str(_history_file(tmp_path, "good_fit"))]) == 0
+    out = capsys.readouterr().out
+    assert "verdict:    good_fit" in out and "evidence:" in out and "advice:" in out
+
+
+def test_cli_errors_exit_2_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["diagnose", str(tmp_path / "missing.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.csv" in err and "Traceback" not in err
+    short = _write_csv(tmp_path / "s.csv", ["epoch", "loss", "val_loss"], [[0, 1, 1], [1, 0.5, 0.6]])
+    proc = subprocess.run([sys.executable, "-m", "gradwise", "diagnose", str(short), "--format", "json"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "only 2 epoch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------------------------- real runs
+def _bench():
+    spec = importlib.util.spec_from_file_location("diagnose_accuracy", ROOT / "bench" / "diagnose_accuracy.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod          # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_accuracy_on_real_training_runs() -> None:
+    """>= 90 % of verdicts and >= 90 % of overfit stop epochs right on real PyTorch runs."""
+    bench = _bench()
+    results = bench.evaluate(RUNS)
+    labels = {r.label for r in results}
+    assert labels == set(VERDICTS) and len(results) >= 60
+    s = bench.summary(results)
+    table = bench.confusion_table(results)
+    assert s["verdict_accuracy"] >= 0.9, table
+    assert s["best_epoch_accuracy"] >= 0.9, table
+    assert all(r.error is None for r in results), [r.error for r in results if r.error]
+    assert not math.isnan(s["best_epoch_accuracy"])
