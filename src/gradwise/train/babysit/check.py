@@ -1,0 +1,63 @@
+"""The result of one babysitting check: ``Check(name, status, message, evidence)``.
+
+The dataclass itself lives in :mod:`gradwise.train.history` (the training loop records checks in
+``History.checks`` and in its checkpoints, so it owns the type); this module re-exports it for the
+babysitter and adds the small vocabulary every check function shares: the check names, the status
+order (``pass`` < ``warn`` < ``fail``) and constructors that keep the evidence JSON-serialisable.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gradwise.train.history import CHECK_STATUSES, Check
+
+__all__ = ["Check", "CHECK_NAMES", "PRE_TRAINING", "DURING_TRAINING", "CHECK_STATUSES", "make", "worst",
+           "severity", "jsonable"]
+
+#: Checks made once, before the first update (the lecture's first babysitting steps).
+PRE_TRAINING = ("input_normalization", "init_scheme", "initial_loss", "overfit_tiny_batch")
+#: Checks made while training, on every step (loss) or on sampled steps (activations, gradients, updates).
+DURING_TRAINING = ("nan_inf", "loss_decreasing", "dead_relu", "saturation", "gradient_flow", "learning_rate")
+#: Every check the babysitter makes, in the order a report lists them.
+CHECK_NAMES = PRE_TRAINING + DURING_TRAINING
+
+
+def severity(status: str) -> int:
+    """0 for ``pass``, 1 for ``warn``, 2 for ``fail``."""
+    return CHECK_STATUSES.index(status)
+
+
+def worst(*statuses: str) -> str:
+    """The most severe of some statuses (``pass`` when none is given)."""
+    return max(statuses, key=severity, default="pass")
+
+
+def make(name: str, status: str, message: str, **evidence: Any) -> Check:
+    """A :class:`Check` whose evidence holds only JSON values (NumPy scalars/arrays converted, NaN kept as
+    a string so that ``checks.json`` stays valid JSON)."""
+    return Check(name=name, status=status, message=message, evidence={k: jsonable(v) for k, v in evidence.items()})
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON: NumPy scalars and arrays as Python values, non-finite floats as strings."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, np.floating):
+        return jsonable(float(value))
+    if isinstance(value, np.ndarray):
+        return [jsonable(v) for v in value.tolist()]
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)

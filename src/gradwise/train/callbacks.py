@@ -1,0 +1,671 @@
+"""Callbacks: code that watches the training loop and acts on it, in Keras' and Lightning's style.
+
+The loop itself (:class:`gradwise.train.Trainer`) only does the lecture's algorithm - forward, loss,
+backward, update, until a stopping condition.  Everything around it - the stopping conditions other
+than the epoch count, checkpoints, learning-rate schedules, logs, the progress bar, and the babysitter
+that checks the training as the lecture asks - is a :class:`Callback`.
+
+Hooks, in the order the trainer calls them (each receives the trainer, the run's state)::
+
+    on_train_begin(trainer)
+      on_epoch_begin(trainer, epoch)                      # epoch counts from 1
+        on_batch_begin(trainer, batch_index, batch)       # batch_index counts from 0 within the epoch
+        on_after_forward(trainer, batch_index, outputs, loss)
+        on_after_backward(trainer, batch_index)           # gradients populated, before optimizer.step()
+        on_batch_end(trainer, batch_index, logs)          # after the step; logs["loss"] is a float
+      on_validation_end(trainer, epoch, logs)             # only with validation data; logs: val_loss, val_*
+      on_epoch_end(trainer, epoch, logs)                  # logs is the epoch's record (History.records[-1])
+    on_train_end(trainer)                                 # history.stop_reason and .diagnosis are set
+    on_exception(trainer, exception)                      # instead of on_train_end when the loop raised
+
+A non-finite training loss stops the run right after ``on_after_forward`` (no backward, no step, no
+``on_batch_end``, no record for that epoch).  ``trainer.stop(reason)`` during an epoch ends it after the
+current batch; the shortened epoch is still validated and recorded.
+
+Callbacks run in ascending ``order`` (then in the order given): the progress bar first (-10), so
+that its epoch line precedes other messages; the learning-rate scheduler (40) and the loggers (50)
+after the stopping rules and the babysitter (0); :class:`ModelCheckpoint` last (100), so that the
+checkpoint it writes holds every other callback's state after the epoch.
+
+Resumable callbacks return their state from ``state_dict()`` (plain values, arrays, Tensors - see
+:func:`gradwise.train.checkpoint.encode_state`) and take it back in ``load_state_dict()``; the
+checkpoint keys them by class name.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gradwise.train.trainer import Trainer
+
+__all__ = ["Callback", "EarlyStopping", "TargetMetric", "TimeBudget", "ModelCheckpoint", "LearningRateScheduler",
+           "CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "ProgressBar", "metric_mode"]
+
+
+class Callback:
+    """Base class: override the hooks you need (every hook does nothing by default).
+
+    ``order`` decides when a callback runs relative to the others (ascending, default 0).
+    """
+
+    order: int = 0
+
+    def on_train_begin(self, trainer: "Trainer") -> None: ...
+    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None: ...
+    def on_batch_begin(self, trainer: "Trainer", batch_index: int, batch: Any) -> None: ...
+    def on_after_forward(self, trainer: "Trainer", batch_index: int, outputs: Any, loss: Any) -> None: ...
+    def on_after_backward(self, trainer: "Trainer", batch_index: int) -> None: ...
+    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None: ...
+    def on_validation_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None: ...
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None: ...
+    def on_train_end(self, trainer: "Trainer") -> None: ...
+    def on_exception(self, trainer: "Trainer", exception: BaseException) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state to checkpoint (empty for stateless callbacks)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Take back what :meth:`state_dict` returned."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def metric_mode(name: str) -> str:
+    """``"max"`` for metrics that should grow (accuracy, AUC, F1, precision, recall, score), else ``"min"``."""
+    n = name.lower()
+    return "max" if any(s in n for s in ("acc", "auc", "f1", "precision", "recall", "score")) else "min"
+
+
+def _resolve_mode(mode: str, monitor: str, who: str) -> str:
+    if mode == "auto":
+        return metric_mode(monitor)
+    if mode not in ("min", "max"):
+        raise ValueError(f"{who}: mode {mode!r} is not one of auto, min, max")
+    return mode
+
+
+# ============================================================================= stopping conditions
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras' ``EarlyStopping``).
+
+    The lecture's overfitting graph: validation loss "decreases to a point and begins increasing
+    again; the inflection point ... may be the point at which training could be halted".  An epoch
+    improves when ``monitor`` beats the best so far by more than ``min_delta`` (below it in ``"min"``
+    mode, above in ``"max"``; ``"auto"`` picks ``"max"`` for accuracies).  Epochs before
+    ``start_from_epoch`` are not counted.  With ``restore_best_weights`` the model gets back the
+    weights of the best epoch when training ends (however it ends), as Keras 3 does.
+    """
+
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 5, mode: str = "auto",
+                 restore_best_weights: bool = False, baseline: float | None = None, start_from_epoch: int = 0) -> None:
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
+        self.mode = _resolve_mode(mode, monitor, "EarlyStopping")
+        self.restore_best_weights, self.baseline, self.start_from_epoch = restore_best_weights, baseline, start_from_epoch
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: dict[str, np.ndarray] | None = None
+        self.wait = 0
+
+    def _improved(self, value: float) -> bool:
+        reference = self.best if self.best is not None else self.baseline
+        if reference is None:
+            return True
+        return value < reference - self.min_delta if self.mode == "min" else value > reference + self.min_delta
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        trainer.require_key(self.monitor, "EarlyStopping")
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        if epoch <= self.start_from_epoch or logs.get(self.monitor) is None:
+            return
+        value = float(logs[self.monitor])
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = {k: np.array(v._data, copy=True) for k, v in trainer.model.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            best = f"best {self.best:.4g} at epoch {self.best_epoch}" if self.best is not None else \
+                f"never beat the baseline {self.baseline}"
+            trainer.stop(f"early stopping: {self.monitor} did not improve by more than {self.min_delta:g} for "
+                         f"{self.wait} epoch(s) ({best})")
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        if self.restore_best_weights and self.best_weights is not None and self.best_epoch != trainer.epoch:
+            trainer.model.load_state_dict(self.best_weights)
+            trainer.echo(f"restored the weights of epoch {self.best_epoch} ({self.monitor} {self.best:.4g})")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "best_weights": self.best_weights}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = state.get("best_weights")
+
+
+class TargetMetric(Callback):
+    """Stop as soon as every metric of ``target`` reaches its value, e.g. ``{"val_accuracy": 0.95}``.
+
+    "Reaches" means ``>=`` for metrics that should grow (accuracy) and ``<=`` for the others (losses),
+    as :func:`metric_mode` decides.  Checked at the end of each epoch.
+    """
+
+    def __init__(self, target: Mapping[str, float]) -> None:
+        if not target:
+            raise ValueError("TargetMetric: give at least one metric and its value, e.g. {'val_accuracy': 0.95}")
+        self.target = {str(k): float(v) for k, v in target.items()}
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        for key in self.target:
+            trainer.require_key(key, "target")
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        reached = []
+        for key, goal in self.target.items():
+            value = logs.get(key)
+            if value is None:
+                return
+            ok = value >= goal if metric_mode(key) == "max" else value <= goal
+            if not ok:
+                return
+            reached.append(f"{key} {value:.4g} {'>=' if metric_mode(key) == 'max' else '<='} {goal:g}")
+        trainer.stop(f"target reached at epoch {epoch}: {', '.join(reached)}")
+
+
+class TimeBudget(Callback):
+    """Stop when the training has used ``seconds`` of wall time (checked after every batch).
+
+    The epoch in progress ends after the batch that crossed the budget and is still validated and
+    recorded.  The time already spent before a resume counts (it is part of the checkpoint), as
+    Lightning's ``Timer`` does.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"TimeBudget: seconds must be positive, got {seconds}")
+        self.seconds = float(seconds)
+        self.elapsed_before = 0.0
+        self._start = None
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.perf_counter() - self._start if self._start is not None else 0.0)
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        self._start = time.perf_counter()
+
+    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
+        if not trainer.stop_training and self.elapsed() >= self.seconds:
+            n = trainer.batches_per_epoch
+            trainer.stop(f"time budget of {self.seconds:g}s used up at epoch {trainer.epoch}, batch "
+                         f"{batch_index + 1}{f'/{n}' if n else ''} ({self.elapsed():.1f}s)")
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        if not trainer.stop_training and self.elapsed() >= self.seconds:
+            trainer.stop(f"time budget of {self.seconds:g}s used up at the end of epoch {epoch} ({self.elapsed():.1f}s)")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"elapsed": self.elapsed()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.elapsed_before = float(state["elapsed"])
+
+
+# ============================================================================= checkpoints and schedules
+class ModelCheckpoint(Callback):
+    """Write resumable checkpoints: ``last.npz`` every ``every_n_epochs`` epochs and ``best.npz`` on improvement.
+
+    Both are full training checkpoints (:mod:`gradwise.train.checkpoint`: model, optimizer, schedulers,
+    callbacks' state, random streams, history, epoch) written atomically, so ``fit(..., resume=...)``
+    accepts either.  ``last.npz`` is also written when training stops early or reaches its last epoch.
+    ``best.npz`` follows ``monitor`` (``"val_loss"``; ``"auto"`` mode as :class:`EarlyStopping`).
+    ``dirpath`` defaults to ``<log_dir>/checkpoints``.  Runs last (``order = 100``) so that the saved
+    state includes every other callback's work on the epoch.
+    """
+
+    order = 100
+
+    def __init__(self, dirpath: str | os.PathLike | None = None, monitor: str = "val_loss", mode: str = "auto",
+                 save_best: bool = True, save_last: bool = True, every_n_epochs: int = 1) -> None:
+        if every_n_epochs < 1:
+            raise ValueError(f"ModelCheckpoint: every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.monitor, self.mode = monitor, _resolve_mode(mode, monitor, "ModelCheckpoint")
+        self.save_best, self.save_last, self.every_n_epochs = save_best, save_last, every_n_epochs
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.last_path: Path | None = None
+        self.best_path: Path | None = None
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self.dirpath is None:
+            if trainer.log_dir is None:
+                raise ValueError("ModelCheckpoint needs a folder: pass log_dir= to fit() or ModelCheckpoint(dirpath)")
+            self.dirpath = trainer.log_dir / "checkpoints"
+        if self.save_best:
+            trainer.require_key(self.monitor, "ModelCheckpoint")
+        self.last_path, self.best_path = self.dirpath / "last.npz", self.dirpath / "best.npz"
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        value = logs.get(self.monitor)
+        improved = value is not None and (self.best is None or
+                                          (value < self.best if self.mode == "min" else value > self.best))
+        if improved:
+            self.best, self.best_epoch = float(value), epoch
+        final = trainer.stop_training or epoch >= trainer.epochs
+        wrote_last = self.save_last and (epoch % self.every_n_epochs == 0 or final)
+        if wrote_last:
+            trainer.save_checkpoint(self.last_path)
+        if self.save_best and improved:
+            if wrote_last:   # the same bytes: copy rather than serialise twice
+                _atomic_copy(self.last_path, self.best_path)
+            else:
+                trainer.save_checkpoint(self.best_path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.best, self.best_epoch = state["best"], state["best_epoch"]
+
+
+def _atomic_copy(src: Path, dst: Path) -> None:
+    from gradwise.train.checkpoint import atomic_write
+
+    def write(f) -> None:
+        with open(src, "rb") as s:
+            shutil.copyfileobj(s, f)
+
+    atomic_write(dst, write)
+
+
+class LearningRateScheduler(Callback):
+    """Step a :mod:`gradwise.optim.lr_scheduler` scheduler from the training loop.
+
+    ``interval="epoch"`` (default) steps after every epoch, ``"step"`` after every optimizer step (for
+    ``OneCycleLR``/``CyclicLR``, chosen automatically for those).  ``ReduceLROnPlateau`` is stepped
+    with the epoch's ``monitor`` value (default ``"val_loss"``; the lecture's "decay rate" knob, used
+    when the validation loss stops improving).  The scheduler's state is checkpointed by the trainer
+    (``trainer.schedulers``), so this wrapper keeps none of its own.
+    """
+
+    order = 40
+    _PER_STEP = ("OneCycleLR", "CyclicLR")
+
+    def __init__(self, scheduler: Any, interval: str | None = None, monitor: str = "val_loss") -> None:
+        self.scheduler = scheduler
+        self.interval = interval or ("step" if type(scheduler).__name__ in self._PER_STEP else "epoch")
+        if self.interval not in ("epoch", "step"):
+            raise ValueError(f"LearningRateScheduler: interval {interval!r} is not one of epoch, step")
+        self.monitor = monitor
+        self.plateau = type(scheduler).__name__ == "ReduceLROnPlateau"
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self.plateau:
+            trainer.require_key(self.monitor, "ReduceLROnPlateau")
+
+    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
+        if self.interval == "step":
+            self.scheduler.step()
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        if self.interval != "epoch":
+            return
+        if self.plateau:
+            before = trainer.lr
+            self.scheduler.step(logs[self.monitor])
+            if trainer.lr < before:
+                trainer.echo(f"ReduceLROnPlateau: {self.monitor} stopped improving; learning rate "
+                             f"{before:.3g} -> {trainer.lr:.3g}")
+        else:
+            self.scheduler.step()
+
+    def __repr__(self) -> str:
+        return f"LearningRateScheduler({type(self.scheduler).__name__}, interval={self.interval!r})"
+
+
+# ============================================================================= logs
+class _FileLogger(Callback):
+    """Shared part of the CSV and JSON Lines loggers: the per-epoch file and the per-step file.
+
+    The per-epoch file is rewritten (atomically) from ``trainer.history`` after every epoch, so a
+    resumed run's file holds exactly the resumed history.  The per-step file is appended to; on
+    resume the steps after the checkpoint (the ones the interrupted run did again) are dropped first.
+    """
+
+    order = 50
+    suffix = ""
+
+    def __init__(self, log_dir: str | os.PathLike | None = None, filename: str | None = None,
+                 steps_filename: str | None = None, log_steps: bool = True) -> None:
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.filename = filename or f"history{self.suffix}"
+        self.steps_filename = steps_filename or f"steps{self.suffix}"
+        self.log_steps = log_steps
+        self._steps_file: TextIO | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.log_dir / self.filename
+
+    @property
+    def steps_path(self) -> Path:
+        return self.log_dir / self.steps_filename
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self.log_dir is None:
+            if trainer.log_dir is None:
+                raise ValueError(f"{type(self).__name__} needs a folder: pass log_dir= to fit() or "
+                                 f"{type(self).__name__}(log_dir)")
+            self.log_dir = trainer.log_dir
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_steps:
+            kept = self._read_steps_until(trainer.global_step) if trainer.global_step > 0 else []
+            self._steps_file = self.steps_path.open("w", encoding="utf-8", newline="")
+            self._start_steps(kept)
+        if trainer.history.records:
+            self._write_history(trainer)
+
+    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
+        if self._steps_file is not None:
+            self._write_step(logs)
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        self._write_history(trainer)
+        if self._steps_file is not None:
+            self._steps_file.flush()
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        self._close()
+
+    def on_exception(self, trainer: "Trainer", exception: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self._steps_file is not None:
+            self._steps_file.close()
+            self._steps_file = None
+
+    # subclasses: the format
+    def _write_history(self, trainer: "Trainer") -> None: ...
+    def _read_steps_until(self, step: int) -> list[dict[str, Any]]: ...
+    def _start_steps(self, kept: list[dict[str, Any]]) -> None: ...
+    def _write_step(self, logs: dict[str, Any]) -> None: ...
+
+
+class CSVLogger(_FileLogger):
+    """``history.csv`` (gradwise's history format, read by ``gradwise diagnose``) and ``steps.csv``.
+
+    ``steps.csv`` has one row per optimizer step: ``epoch, step, batch, loss, [accuracy,] lr, size``.
+    """
+
+    suffix = ".csv"
+    _writer: Any = None
+    _columns: list[str] | None = None
+
+    def _write_history(self, trainer: "Trainer") -> None:
+        trainer.history.to_csv(self.path)
+
+    def _read_steps_until(self, step: int) -> list[dict[str, Any]]:
+        if not self.steps_path.exists():
+            return []
+        with self.steps_path.open(newline="", encoding="utf-8") as f:
+            return [row for row in csv.DictReader(f) if row.get("step") and int(row["step"]) <= step]
+
+    def _start_steps(self, kept: list[dict[str, Any]]) -> None:
+        self._writer, self._columns = None, None
+        for row in kept:
+            self._write_step(row)
+
+    def _write_step(self, logs: dict[str, Any]) -> None:
+        if self._writer is None:
+            self._columns = list(logs)
+            self._writer = csv.DictWriter(self._steps_file, fieldnames=self._columns, extrasaction="ignore",
+                                          lineterminator="\n")
+            self._writer.writeheader()
+        self._writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in logs.items()})
+
+
+class JSONLinesLogger(_FileLogger):
+    """``history.jsonl`` (one JSON object per epoch, gradwise's format) and ``steps.jsonl`` (one per step)."""
+
+    suffix = ".jsonl"
+
+    def _write_history(self, trainer: "Trainer") -> None:
+        trainer.history.to_jsonl(self.path)
+
+    def _read_steps_until(self, step: int) -> list[dict[str, Any]]:
+        if not self.steps_path.exists():
+            return []
+        kept = []
+        for line in self.steps_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                break   # a line cut short when the interrupted run died
+            if row.get("step", 0) <= step:
+                kept.append(row)
+        return kept
+
+    def _start_steps(self, kept: list[dict[str, Any]]) -> None:
+        for row in kept:
+            self._write_step(row)
+
+    def _write_step(self, logs: dict[str, Any]) -> None:
+        self._steps_file.write(json.dumps(logs) + "\n")
+
+
+class TensorBoardLogger(Callback):
+    """TensorBoard event files in ``<log_dir>/tensorboard`` (an optional extra: ``pip install tensorboard``).
+
+    Per epoch (step = the epoch number): the scalars ``loss``, ``val_loss``, ``accuracy``,
+    ``val_accuracy`` and ``lr`` (whichever the run has); per optimizer step (step = the global
+    step): ``batch/loss``.  ``gradwise diagnose <log_dir>/tensorboard`` reads them back.
+
+    The writer is tensorboard's own event-file writer, else ``tensorboardX``'s or
+    ``torch.utils.tensorboard``'s ``SummaryWriter``; with none installed the callback raises an
+    ``ImportError`` that says what to install.
+    """
+
+    order = 50
+    EPOCH_KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "lr")
+
+    def __init__(self, log_dir: str | os.PathLike | None = None, log_steps: bool = True) -> None:
+        self.log_dir = Path(log_dir) if log_dir is not None else None
+        self.log_steps = log_steps
+        self.writer: Any = None
+        _summary_writer_class()   # fail now, with the install hint, rather than after the first epoch
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self.log_dir is None:
+            if trainer.log_dir is None:
+                raise ValueError("TensorBoardLogger needs a folder: pass log_dir= to fit() or TensorBoardLogger(dir)")
+            self.log_dir = trainer.log_dir / "tensorboard"
+        self.writer = _summary_writer_class()(str(self.log_dir))
+
+    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
+        if self.log_steps:
+            self.writer.add_scalar("batch/loss", float(logs["loss"]), trainer.global_step)
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        for key in self.EPOCH_KEYS:
+            if logs.get(key) is not None:
+                self.writer.add_scalar(key, float(logs[key]), epoch)
+        self.writer.flush()
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        self._close()
+
+    def on_exception(self, trainer: "Trainer", exception: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+class _EventWriter:
+    """The smallest ``SummaryWriter``: scalars through tensorboard's own ``EventFileWriter``."""
+
+    def __init__(self, log_dir: str) -> None:
+        from tensorboard.compat.proto import event_pb2, summary_pb2
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        self._event, self._summary = event_pb2.Event, summary_pb2.Summary
+        self._writer = EventFileWriter(log_dir)
+
+    def add_scalar(self, tag: str, value: float, step: int) -> None:
+        summary = self._summary(value=[self._summary.Value(tag=tag, simple_value=float(value))])
+        self._writer.add_event(self._event(wall_time=time.time(), step=int(step), summary=summary))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _summary_writer_class() -> Any:
+    try:
+        import tensorboard.summary.writer.event_file_writer  # noqa: F401
+        from tensorboard.compat.proto import event_pb2, summary_pb2  # noqa: F401
+        return _EventWriter
+    except ImportError:
+        pass
+    try:
+        from tensorboardX import SummaryWriter
+        return SummaryWriter
+    except ImportError:
+        pass
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+        return SummaryWriter
+    except ImportError:
+        pass
+    raise ImportError("TensorBoardLogger needs TensorBoard's event writer: pip install tensorboard "
+                      "(or pip install 'gradwise[tensorboard]'); the CSV and JSON Lines logs need nothing")
+
+
+# ============================================================================= progress
+class ProgressBar(Callback):
+    """A live progress line - epoch, batch n/N, running loss, ETA - and one summary line per epoch.
+
+    On a terminal the line is redrawn in place (at most ``refresh`` times a second); when the output
+    is not a terminal, or the ``CI`` environment variable is set, only the per-epoch lines are
+    printed, so that logs stay readable.  At the end it prints why training stopped and, when there
+    is one, the learning-curve diagnosis in one line.  Messages printed with ``trainer.echo`` (the
+    babysitter's warnings) clear the live line first.
+    """
+
+    order = -10
+
+    def __init__(self, stream: TextIO | None = None, live: bool | None = None, refresh: float = 10.0) -> None:
+        self._stream = stream
+        self.live = live
+        self.refresh = refresh
+        self._shown = 0
+        self._last_draw = 0.0
+        self._epoch_start = 0.0
+        self._loss_sum = 0.0
+        self._count = 0
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        if self.live is None:
+            isatty = getattr(self.stream, "isatty", lambda: False)
+            self.live = bool(isatty()) and not os.environ.get("CI")
+        trainer.live_line = self
+
+    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None:
+        self._epoch_start, self._loss_sum, self._count = time.perf_counter(), 0.0, 0
+
+    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
+        size = logs.get("size", 1)
+        self._loss_sum, self._count = self._loss_sum + logs["loss"] * size, self._count + size
+        now = time.perf_counter()
+        if not self.live or now - self._last_draw < 1.0 / self.refresh:
+            return
+        self._last_draw = now
+        n, done = trainer.batches_per_epoch, batch_index + 1
+        elapsed = now - self._epoch_start
+        bar = ""
+        if n:
+            filled = int(20 * done / n)
+            eta = elapsed / done * (n - done)
+            bar = f"{done}/{n} [{'=' * filled}{'>' if filled < 20 else ''}{' ' * (19 - filled)}] ETA {_duration(eta)}"
+        else:
+            bar = f"{done}"
+        self._draw(f"epoch {epoch_label(trainer)}  {bar}  loss {self._loss_sum / self._count:.4f}")
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
+        parts = [f"epoch {epoch_label(trainer)}"]
+        for key in trainer.metric_names:
+            if key in ("epoch", "seconds", "lr") or logs.get(key) is None:
+                continue
+            parts.append(f"{key} {logs[key]:.4f}" if "loss" in key else f"{key} {logs[key]:.3f}")
+        if logs.get("lr") is not None:
+            parts.append(f"lr {logs['lr']:.2g}")
+        parts.append(f"{logs.get('seconds', 0.0):.2f}s")
+        self.print("  ".join(parts))
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        h = trainer.history
+        self.print(f"stopped: {h.stop_reason}")
+        if h.diagnosis is not None:
+            best = f", best epoch {h.diagnosis.best_epoch}" if h.diagnosis.best_epoch is not None else ""
+            self.print(f"diagnosis: {h.diagnosis.verdict}{best}")
+        trainer.live_line = None
+
+    def on_exception(self, trainer: "Trainer", exception: BaseException) -> None:
+        self.clear()
+        trainer.live_line = None
+
+    def print(self, text: str) -> None:
+        """Print a whole line, first clearing the live line if one is shown."""
+        self.clear()
+        print(text, file=self.stream, flush=True)
+
+    def clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self._shown = 0
+
+    def _draw(self, text: str) -> None:
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        text = text[:width]
+        self.stream.write("\r" + text + " " * max(0, self._shown - len(text)))
+        self.stream.flush()
+        self._shown = len(text)
+
+
+def epoch_label(trainer: "Trainer") -> str:
+    width = len(str(trainer.epochs))
+    return f"{trainer.epoch:>{width}}/{trainer.epochs}"
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, s = divmod(int(seconds), 60)
+    return f"{minutes}m{s:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
