@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order `gradwise --help` lists them.
-COMMANDS = ("demo", "diagnose")
+COMMANDS = ("demo", "train", "diagnose", "report", "lr-find", "solvers", "transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:
