@@ -19,7 +19,7 @@ $(VENV)/.test-installed: $(VENV)/bin/activate pyproject.toml
 	touch $@
 
 demo: $(VENV)/.demo-installed
-	$(PY) -m gradwise demo
+	$(PY) -m gradwise train
 
 test: $(VENV)/.test-installed
 	$(PY) -m pytest -n 2 tests

@@ -37,11 +37,16 @@ gradwise ``history.csv`` / ``history.jsonl`` (epochs from 1), Keras ``CSVLogger`
 0, alphabetical columns) and PyTorch Lightning ``CSVLogger`` ``metrics.csv`` (separate rows for
 step, train-epoch and validation metrics, empty cells elsewhere).
 
-``--seed-offset N`` trains the same recipes with other seeds: a held-out set for checking that the
-diagnosis was not tuned to these particular curves.
+Three sets are committed (see :data:`SETS`): ``curve_runs`` (the tuning set, seeds as written
+below), ``curve_runs_heldout`` and ``curve_runs_final`` (the same recipes with other seeds, plus the
+extra variety of :func:`_variety_recipes`: a CNN, moons, checkerboard and linear-regression data,
+tanh units, lr schedules, batch sizes 4 to full-batch).  Each holds ``labels.json`` and, for the
+overfit runs, ``true_loss.json`` (the hidden true curve, to re-score stop epochs).
+``--seed-offset N`` trains the recipes with yet other seeds.
 
-Run:  python tests/data/make_curve_runs.py [--out DIR] [--jobs 2] [--only NAME_SUBSTRING]
-Takes about 4-5 minutes on 2 CPU cores.
+Run:  python tests/data/make_curve_runs.py [--set tuning|heldout|final] [--out DIR] [--jobs 2]
+      [--only NAME_SUBSTRING]
+Takes about 4-5 minutes (tuning) or 6-8 minutes (heldout, final) on 2 CPU cores.
 """
 from __future__ import annotations
 
@@ -69,7 +74,7 @@ class Spec:
 
     name: str
     verdict: str
-    data: str                      # sine | wave | spirals | blobs | digits | friedman
+    data: str                      # sine | wave | spirals | blobs | digits | friedman | moons | checker | linreg
     n_train: int
     n_val: int
     hidden: list[int]
@@ -87,6 +92,8 @@ class Spec:
     train_input_noise: float = 0.0  # Gaussian noise added to training inputs each batch (not to val)
     train_covers: float = 1.0      # < 1: training inputs cover only this part of the domain (friedman)
     val_resample: bool = False     # draw a fresh small validation batch every epoch
+    arch: str = "mlp"              # mlp | cnn (digits only: two 3x3 conv + max-pool blocks, then ``hidden``)
+    sched: str = ""                # "" (constant lr) | cosine (to 0 over the run) | step (x0.1 at half-time)
     why: str = ""
 
 
@@ -257,6 +264,126 @@ def _recipes() -> list[Spec]:
     return runs
 
 
+def _variety_recipes() -> list[Spec]:
+    """Recipes added for the held-out and final sets only (never seen while the thresholds were set).
+
+    They vary what the original recipes keep fixed: a small CNN on the digit images, three more
+    datasets (two moons, a 4x4 checkerboard, a sparse 30-input linear regression), tanh units,
+    learning-rate schedules (cosine, step decay), and batch sizes from 4 to the whole training set."""
+    runs: list[Spec] = []
+    add = runs.append
+    fmts = ["keras_csv", "gradwise_csv", "lightning_csv", "gradwise_csv", "gradwise_jsonl"]
+
+    def fmt(i: int) -> str:
+        return fmts[i % len(fmts)]
+
+    def spec(name: str, verdict: str, i: int, why: str, **kw: object) -> Spec:
+        return Spec(name=f"{name}_{i}", verdict=verdict, seed=1000 + i, fmt=fmt(i), why=why, **kw)  # type: ignore[arg-type]
+
+    # ---- overfit --------------------------------------------------------------------------------------
+    for i, (kw, why) in enumerate([
+        (dict(data="digits", arch="cnn", n_train=100, hidden=[16, 128], epochs=80, opt="adam", lr=1e-3, batch=16,
+              train_label_noise=0.2), "CNN on 100 digits, 20 % labels flipped"),
+        (dict(data="digits", arch="cnn", n_train=150, hidden=[32, 256], epochs=100, opt="sgd", lr=0.03, batch=8,
+              train_label_noise=0.15), "CNN on 150 digits, 15 % labels flipped, SGD batch 8"),
+        (dict(data="moons", n_train=60, hidden=[256, 256], epochs=150, opt="adam", lr=3e-3, batch=16, noise=0.35,
+              act="tanh"), "tanh MLP on 60 noisy moons"),
+        (dict(data="checker", n_train=150, hidden=[512, 512], epochs=150, opt="adam", lr=1e-3, batch=8,
+              noise=0.15), "big MLP on 150 checkerboard points, 15 % label noise"),
+        (dict(data="linreg", n_train=40, hidden=[256, 256], epochs=150, opt="adam", lr=1e-3, batch=8, noise=1.0),
+         "big MLP on 40 samples of a noisy 30-input linear regression"),
+        (dict(data="linreg", n_train=60, hidden=[512], epochs=200, opt="sgd0", lr=0.01, batch=4, noise=1.0,
+              act="tanh"), "tanh MLP, plain SGD batch 4, 60 linear-regression samples"),
+        (dict(data="digits", n_train=120, hidden=[256], epochs=80, opt="rmsprop", lr=1e-3, batch=120, act="tanh",
+              train_label_noise=0.2), "tanh MLP, full-batch RMSprop on 120 digits, 20 % labels flipped"),
+        (dict(data="blobs", n_train=80, hidden=[256, 256], epochs=120, opt="adam", lr=3e-3, batch=16, noise=0.3,
+              sched="cosine"), "MLP on 80 noisy blobs, cosine learning-rate schedule"),
+        (dict(data="spirals", n_train=100, hidden=[256, 256], epochs=150, opt="adam", lr=3e-3, batch=16, noise=0.35,
+              sched="step"), "MLP on 100 noisy spirals, lr x0.1 at half-time"),
+        (dict(data="friedman", n_train=50, hidden=[256, 256], epochs=300, opt="adam", lr=3e-3, batch=50, noise=0.5),
+         "full-batch Adam on 50 noisy Friedman samples"),
+        (dict(data="digits", n_train=200, hidden=[512], epochs=100, opt="adamw", lr=3e-3, wd=1e-4, batch=64,
+              train_label_noise=0.25), "MLP, AdamW batch 64 on 200 digits, 25 % labels flipped"),
+        (dict(data="moons", n_train=80, hidden=[128, 128], epochs=120, opt="sgd0", lr=0.1, batch=4, noise=0.4),
+         "MLP with plain SGD batch 4 on 80 noisy moons"),
+        (dict(data="checker", n_train=200, hidden=[256, 256, 256], epochs=120, opt="rmsprop", lr=5e-4, batch=32,
+              noise=0.2, sched="cosine"), "deep MLP on 200 noisy checkerboard points, cosine schedule"),
+        (dict(data="digits", arch="cnn", n_train=80, hidden=[32, 256], epochs=120, opt="adam", lr=3e-3, batch=80,
+              train_label_noise=0.2), "full-batch CNN on 80 digits, 20 % labels flipped"),
+    ]):
+        add(spec("var_overfit", "overfit", i, why, n_val=400, **kw))
+
+    # ---- underfit -------------------------------------------------------------------------------------
+    for i, (kw, why) in enumerate([
+        (dict(data="checker", hidden=[], epochs=40, opt="adam", lr=1e-2, batch=64, noise=0.0),
+         "linear model on a checkerboard: no capacity"),
+        (dict(data="checker", hidden=[2], epochs=60, opt="adam", lr=1e-2, batch=32, noise=0.0, act="tanh"),
+         "2 tanh units on a checkerboard: no capacity"),
+        (dict(data="digits", arch="cnn", hidden=[16, 64], epochs=30, opt="sgd", lr=1e-5, batch=64),
+         "CNN with SGD lr=1e-5: barely learns"),
+        (dict(data="moons", hidden=[64, 64], epochs=30, opt="sgd0", lr=8.0, batch=16, noise=0.2, act="tanh"),
+         "tanh MLP with SGD lr=8: bounces at a high loss"),
+        (dict(data="digits", arch="cnn", hidden=[16, 64], epochs=12, opt="sgd", lr=1e-3, batch=32),
+         "CNN, SGD lr=1e-3, stopped after 12 epochs while still improving"),
+        (dict(data="linreg", hidden=[64], epochs=25, opt="sgd", lr=1e-4, batch=32, noise=0.5),
+         "MLP on linear regression, SGD lr=1e-4, stopped after 25 epochs"),
+        (dict(data="moons", hidden=[32, 32], epochs=30, opt="rmsprop", lr=3e-5, batch=128, noise=0.2),
+         "MLP on moons, RMSprop lr=3e-5 batch 128, stopped after 30 epochs"),
+    ]):
+        add(spec("var_underfit", "underfit", 20 + i, why, n_train=1000, n_val=400, **kw))
+
+    # ---- unrepresentative training set ------------------------------------------------------------------
+    for i, (kw, why) in enumerate([
+        (dict(data="digits", arch="cnn", n_train=30, hidden=[16, 64], epochs=60, lr=2e-3, wd=5e-2, batch=8),
+         "CNN on 30 training digits (weight decay) against 800 validation digits"),
+        (dict(data="linreg", n_train=20, hidden=[64], epochs=80, lr=2e-3, wd=1e-1, batch=4, noise=0.5),
+         "20 training samples of a 30-input regression (weight decay) against 800"),
+        (dict(data="moons", n_train=16, hidden=[32], epochs=60, lr=3e-3, wd=1e-1, batch=4, noise=0.25, act="tanh"),
+         "16 training moons (weight decay) against 800"),
+        (dict(data="checker", n_train=40, hidden=[64, 64], epochs=60, lr=3e-3, wd=5e-2, batch=8, noise=0.0),
+         "40 training checkerboard points (weight decay) against 800"),
+        (dict(data="friedman", n_train=400, hidden=[32], epochs=40, lr=3e-3, wd=1e-1, batch=16, noise=0.3,
+              train_covers=0.45, sched="cosine"),
+         "Friedman inputs x0, x3 cover only the first 45 % of their range in training, cosine schedule"),
+    ]):
+        add(spec("var_unrep_train", "unrepresentative_train", 40 + i, why, n_val=800, opt="adamw", **kw))
+
+    # ---- unrepresentative validation set ----------------------------------------------------------------
+    for i, (kw, why) in enumerate([
+        (dict(data="digits", arch="cnn", n_val=8, hidden=[16, 64], epochs=40, opt="adam", lr=1e-3, batch=32,
+              val_resample=True), "CNN, validation loss on 8 digits drawn afresh each epoch"),
+        (dict(data="moons", n_val=8, hidden=[64, 64], epochs=60, opt="sgd", lr=0.02, batch=16, noise=0.3,
+              val_resample=True), "moons, validation loss on 8 samples drawn afresh each epoch"),
+        (dict(data="linreg", n_val=10, hidden=[64], epochs=60, opt="adam", lr=1e-3, batch=32, noise=1.0,
+              val_resample=True), "linear regression, validation loss on 10 fresh samples each epoch"),
+        (dict(data="checker", n_val=400, hidden=[128, 128], epochs=60, opt="adam", lr=3e-3, batch=32, noise=0.0,
+              train_label_noise=0.35), "checkerboard, 35 % label noise on training only"),
+        (dict(data="digits", arch="cnn", n_val=400, hidden=[32, 128], epochs=40, opt="adam", lr=1e-3, batch=32,
+              dropout=0.7), "CNN with dropout 0.7 (training only)"),
+        (dict(data="moons", n_val=400, hidden=[64, 64], epochs=40, opt="adam", lr=3e-3, batch=32, noise=0.15,
+              train_input_noise=0.6), "moons, input noise 0.6 on training only"),
+    ]):
+        add(spec("var_unrep_val", "unrepresentative_validation", 60 + i, why, n_train=1000, **kw))
+
+    # ---- good fit ---------------------------------------------------------------------------------------
+    for i, (kw, why) in enumerate([
+        (dict(data="digits", arch="cnn", n_train=1000, hidden=[16, 64], epochs=40, opt="adam", lr=1e-3, batch=32,
+              wd=1e-3), "CNN with 1000 training digits"),
+        (dict(data="moons", n_train=1500, hidden=[32, 32], epochs=60, opt="adam", lr=3e-3, batch=64, noise=0.2,
+              act="tanh"), "tanh MLP on 1500 moons"),
+        (dict(data="checker", n_train=3000, hidden=[128, 128], epochs=100, opt="adam", lr=3e-3, batch=64,
+              noise=0.0), "MLP on 3000 checkerboard points"),
+        (dict(data="linreg", n_train=1500, hidden=[64], epochs=60, opt="sgd", lr=3e-3, batch=32, noise=0.5),
+         "MLP on 1500 samples of a linear regression"),
+        (dict(data="digits", n_train=1000, hidden=[128], epochs=40, opt="sgd", lr=0.1, wd=1e-3, batch=128,
+              sched="cosine"), "MLP, SGD batch 128 with a cosine schedule, 1000 digits"),
+        (dict(data="friedman", n_train=2000, hidden=[64, 64], epochs=60, opt="adam", lr=3e-3, batch=256,
+              noise=0.3, sched="step"), "MLP, Adam batch 256 with step decay, 2000 Friedman samples"),
+    ]):
+        add(spec("var_good_fit", "good_fit", 80 + i, why, n_val=500 if kw["data"] != "digits" else 400, **kw))
+    return runs
+
+
 # ----------------------------------------------------------------------------- data
 def _digits() -> tuple[np.ndarray, np.ndarray]:
     d = np.load(DIGITS)
@@ -294,6 +421,25 @@ def _sample(data: str, n: int, rng: np.random.Generator, noise: float | None, ta
         flip = rng.random(n) < (noise or 0.0)
         c = np.where(flip, rng.integers(0, k, n), c)
         return x.astype(np.float32), c.astype(np.int64)
+    if data == "moons":      # two interleaved half circles; `noise` = Gaussian jitter of the points
+        c = rng.integers(0, 2, n)
+        a = rng.uniform(0, math.pi, n)
+        x = np.where(c[:, None] == 0, np.stack([np.cos(a), np.sin(a)], 1),
+                     np.stack([1 - np.cos(a), 0.5 - np.sin(a)], 1))
+        x = x + (noise or 0.0) * rng.standard_normal(x.shape) - np.array([0.5, 0.25])
+        return x.astype(np.float32), c.astype(np.int64)
+    if data == "checker":    # 4x4 checkerboard on [-1, 1]^2; `noise` = fraction of labels randomised
+        x = rng.uniform(-1, 1, (n, 2))
+        c = ((np.floor((x[:, 0] + 1) * 2) + np.floor((x[:, 1] + 1) * 2)) % 2).astype(np.int64)
+        flip = rng.random(n) < (noise or 0.0)
+        c = np.where(flip, rng.integers(0, 2, n), c)
+        return x.astype(np.float32), c
+    if data == "linreg":     # y = w.x with 5 of 30 weights non-zero (fixed by task_seed), + `noise`
+        w = np.zeros(30)
+        w[np.random.default_rng(task_seed).choice(30, 5, replace=False)] = [1.0, -0.8, 0.6, 0.5, -0.4]
+        x = rng.standard_normal((n, 30))
+        y = x @ w + (noise or 0.0) * rng.standard_normal(n)
+        return x.astype(np.float32), y[:, None].astype(np.float32)
     raise ValueError(data)
 
 
@@ -341,7 +487,13 @@ def _train(s: Spec) -> dict:
     act = {"relu": nn.ReLU, "tanh": nn.Tanh}[s.act]
     layers: list[nn.Module] = []
     width = xtr.shape[1]
-    for h in s.hidden:
+    hidden = list(s.hidden)
+    if s.arch == "cnn":      # 8x8 digit images: conv(c) -> pool -> conv(2c) -> pool -> dense(hidden[1]) -> 10
+        c = hidden.pop(0)
+        layers += [nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, c, 3, padding=1), act(), nn.MaxPool2d(2),
+                   nn.Conv2d(c, 2 * c, 3, padding=1), act(), nn.MaxPool2d(2), nn.Flatten()]
+        width = 2 * c * 2 * 2
+    for h in hidden:
         layers += [nn.Linear(width, h), act()]
         if s.dropout:
             layers.append(nn.Dropout(s.dropout))
@@ -356,6 +508,11 @@ def _train(s: Spec) -> dict:
         "sgd0": lambda: torch.optim.SGD(model.parameters(), lr=s.lr, weight_decay=s.wd),
         "rmsprop": lambda: torch.optim.RMSprop(model.parameters(), lr=s.lr, weight_decay=s.wd),
     }[s.opt]()
+    sched = {"": None,
+             "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=s.epochs),
+             "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, s.epochs // 2), gamma=0.1),
+             }[s.sched]
+    sched = sched() if sched else None
 
     def evaluate(x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
         model.eval()
@@ -400,7 +557,9 @@ def _train(s: Spec) -> dict:
         hist["accuracy"].append(correct / n if classification else None)
         hist["val_loss"].append(vl)
         hist["val_accuracy"].append(va)
-        hist["lr"].append(s.lr)
+        hist["lr"].append(opt.param_groups[0]["lr"])
+        if sched is not None:
+            sched.step()
         hist["seconds"].append(time.perf_counter() - t0)
         hist["true_loss"].append(tl)
         hist["step_losses"].append(steps)
@@ -502,39 +661,63 @@ def _run(s: Spec) -> tuple[Spec, dict, float]:
     return s, h, time.perf_counter() - t0
 
 
+SETS = {
+    # name: (seed offset, recipes, directory)
+    "tuning": (0, "base", "curve_runs"),
+    "heldout": (10_000, "base+variety", "curve_runs_heldout"),
+    "final": (20_000, "base+variety", "curve_runs_final"),
+}
+"""The three committed sets.  ``tuning``: the runs the thresholds were first chosen on.
+``heldout``: the same recipes with new seeds plus :func:`_variety_recipes` - used to find and fix the
+method's failures, so it too has been looked at.  ``final``: other new seeds, generated only after
+the method stopped changing and never used to change it (the honest accuracy figure)."""
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=HERE / "curve_runs")
+    ap.add_argument("--set", choices=sorted(SETS), default="tuning",
+                    help="which committed set to (re)make: its seed offset, recipes and directory")
+    ap.add_argument("--out", type=Path, default=None, help="directory (default: the set's, under tests/data)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default=None, help="only runs whose name contains this")
-    ap.add_argument("--seed-offset", type=int, default=0,
-                    help="add this to every run's seed: a fresh set of runs of the same recipes (held-out check)")
-    ap.add_argument("--raw", type=Path, default=None, help="also write the true test curves to this JSON file")
+    ap.add_argument("--seed-offset", type=int, default=None,
+                    help="override the set's seed offset: a fresh set of runs of the same recipes (held-out check)")
+    ap.add_argument("--raw", type=Path, default=None, help="also write every run's true test curve to this JSON file")
     args = ap.parse_args(argv)
-    specs = [dataclasses.replace(s, seed=s.seed + args.seed_offset)
-             for s in _recipes() if args.only is None or args.only in s.name]
-    args.out.mkdir(parents=True, exist_ok=True)
-    labels_path = args.out / "labels.json"
+    offset, recipes, folder = SETS[args.set]
+    offset = offset if args.seed_offset is None else args.seed_offset
+    out = args.out or HERE / folder
+    all_specs = _recipes() + (_variety_recipes() if "variety" in recipes else [])
+    specs = [dataclasses.replace(s, seed=s.seed + offset)
+             for s in all_specs if args.only is None or args.only in s.name]
+    out.mkdir(parents=True, exist_ok=True)
+    labels_path = out / "labels.json"
+    true_path = out / "true_loss.json"
     labels = json.loads(labels_path.read_text()) if (args.only and labels_path.exists()) else {}
+    true = json.loads(true_path.read_text()) if (args.only and true_path.exists()) else {}
     raw = {}
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:
         for s, h, secs in pool.map(_run, specs):
-            rel, first = _write(s, h, args.out)
+            rel, first = _write(s, h, out)
             labels[s.name] = {
                 "file": rel, "verdict": s.verdict,
                 "best_epoch_range": _best_epoch_range(h["true_loss"], first) if s.verdict == "overfit" else None,
                 "why": s.why, "format": s.fmt,
                 "spec": _recipe(s),
             }
+            if s.verdict == "overfit":   # kept so that the stop epochs can be re-scored (bench: regret)
+                true[s.name] = {"first_epoch": first, "true_loss": [float(f"{v:.4g}") for v in h["true_loss"]]}
             raw[s.name] = {"true_loss": h["true_loss"], "first_epoch": first}
             print(f"{s.name:28s} {s.verdict:28s} {len(h['loss']):4d} ep  {secs:5.1f}s  -> {rel}", flush=True)
     labels = dict(sorted(labels.items()))
     labels_path.write_text("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in labels.items())
                            + "\n}\n")   # one run per line: small and diff-friendly
+    true_path.write_text("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
+                                             for k, v in sorted(true.items())) + "\n}\n")
     if args.raw:
         args.raw.write_text(json.dumps(raw))
-    print(f"{len(specs)} runs in {time.perf_counter() - t0:.0f}s -> {args.out}")
+    print(f"{len(specs)} runs in {time.perf_counter() - t0:.0f}s -> {out}")
 
 
 if __name__ == "__main__":
