@@ -160,3 +160,35 @@ def test_export_refuses_dtypes_torch_cannot_hold(tmp_path):
 def test_safetensors_through_load_torch_state_dict(tmp_path):
     models.save({"w": np.eye(2, dtype=np.float32)}, tmp_path / "w.safetensors")
     np.testing.assert_array_equal(load_torch_state_dict(tmp_path / "w.safetensors")["w"], np.eye(2))
+
+
+def test_pretrained_true_reads_torchvision_weights_from_pytorch_cache_as_in_the_lecture(tmp_path, monkeypatch):
+    """The lecture's ``torchvision.models.resnet18(pretrained=True)`` after the import swap: the
+    ImageNet file is read from PyTorch's cache (here a stand-in written by torch), never downloaded."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    torchvision = gradwise  # `import torch, torchvision` becomes `import gradwise as torch, gradwise as torchvision`
+    with pytest.raises(FileNotFoundError, match=r"resnet18-f37072fd\.pth.*hub/checkpoints"):
+        torchvision.models.resnet18(pretrained=True)
+    torch.manual_seed(1)
+    reference = tv.resnet18().eval()
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(reference.state_dict(), checkpoints / "resnet18-f37072fd.pth")
+
+    model = torchvision.models.resnet18(pretrained=True).eval()
+    data = gradwise.rand(1, 3, 64, 64)
+    labels = gradwise.rand(1, 1000)
+    prediction = model(data)
+    loss = (prediction - labels).sum()
+    loss.backward()
+    assert model.conv1.weight.grad.shape == (64, 3, 7, 7)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(data.numpy())).numpy()
+    np.testing.assert_allclose(prediction.detach().numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_weights_argument_loads_a_file_and_names_mismatching_keys(tmp_path):
+    models.save(models.alexnet(num_classes=3), tmp_path / "alex.npz")
+    assert models.alexnet(num_classes=3, weights=tmp_path / "alex.npz").classifier[6].out_features == 3
+    with pytest.raises(Exception, match=r"classifier\.6\.weight"):
+        models.alexnet(num_classes=10, weights=tmp_path / "alex.npz")

@@ -8,8 +8,10 @@ a gradwise model can be fine-tuned with :mod:`gradwise.transfer` - the lecture's
 AlexNet" reuse of a trained convolutional encoder.
 
 Nothing is downloaded: every constructor returns randomly initialised weights (as
-torchvision's ``weights=None``); load trained ones from a file you have with
-:func:`gradwise.models.weights.load_into`.
+torchvision's ``weights=None``); ``weights=PATH`` loads trained ones from a file you have,
+and ``pretrained=True`` reads torchvision's ImageNet file from PyTorch's download cache when
+it is there (:mod:`gradwise.models.pretrained`), so the lecture's
+``torchvision.models.resnet18(pretrained=True)`` runs offline.
 
 =====================  =============================================================
 ``mlp(sizes)``          Linear/activation stack, keys ``0.weight``, ``2.weight`` ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from gradwise import nn
 from gradwise.tensor.tensor import Tensor
+from gradwise.models.pretrained import PathLike, apply_weights
 
 
 class AlexNet(nn.Module):
@@ -39,6 +40,8 @@ class AlexNet(nn.Module):
         return self.classifier(x.flatten(1))
 
 
-def alexnet(num_classes: int = 1000, dropout: float = 0.5) -> AlexNet:
-    """AlexNet with torchvision's layout and default initialisation (no weights are downloaded)."""
-    return AlexNet(num_classes, dropout)
+def alexnet(num_classes: int = 1000, dropout: float = 0.5, *, weights: PathLike | None = None,
+            pretrained: bool = False) -> AlexNet:
+    """AlexNet with torchvision's layout and default initialisation (weights: see
+    :mod:`gradwise.models.pretrained`; nothing is downloaded)."""
+    return apply_weights(AlexNet(num_classes, dropout), "alexnet", weights, pretrained)

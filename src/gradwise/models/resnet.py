@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from gradwise import nn
 from gradwise.tensor.tensor import Tensor
+from gradwise.models.pretrained import PathLike, apply_weights
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
@@ -90,11 +91,17 @@ class ResNet(nn.Module):
         return self.fc(self.avgpool(x).flatten(1))
 
 
-def resnet18(num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
-    """ResNet-18: BasicBlocks [2, 2, 2, 2], torchvision's layout and initialisation."""
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, zero_init_residual)
+def resnet18(num_classes: int = 1000, zero_init_residual: bool = False, *, weights: PathLike | None = None,
+             pretrained: bool = False) -> ResNet:
+    """ResNet-18: BasicBlocks [2, 2, 2, 2], torchvision's layout and initialisation (weights: see
+    :mod:`gradwise.models.pretrained`)."""
+    return apply_weights(ResNet(BasicBlock, [2, 2, 2, 2], num_classes, zero_init_residual), "resnet18", weights,
+                         pretrained)
 
 
-def resnet34(num_classes: int = 1000, zero_init_residual: bool = False) -> ResNet:
-    """ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision's layout and initialisation."""
-    return ResNet(BasicBlock, [3, 4, 6, 3], num_classes, zero_init_residual)
+def resnet34(num_classes: int = 1000, zero_init_residual: bool = False, *, weights: PathLike | None = None,
+             pretrained: bool = False) -> ResNet:
+    """ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision's layout and initialisation (weights: see
+    :mod:`gradwise.models.pretrained`)."""
+    return apply_weights(ResNet(BasicBlock, [3, 4, 6, 3], num_classes, zero_init_residual), "resnet34", weights,
+                         pretrained)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from gradwise import nn
 from gradwise.tensor.tensor import Tensor
+from gradwise.models.pretrained import PathLike, apply_weights
 
 # torchvision's configurations: numbers are conv output channels, "M" a 2x2 max-pool.
 CONFIGS: dict[str, list[int | str]] = {
@@ -63,11 +64,16 @@ def make_layers(cfg: Sequence[int | str], batch_norm: bool = False, in_channels:
     return nn.Sequential(*layers)
 
 
-def vgg11(num_classes: int = 1000, dropout: float = 0.5) -> VGG:
-    """VGG-11 (configuration "A"), torchvision's layout and initialisation."""
-    return VGG(make_layers(CONFIGS["A"]), num_classes=num_classes, dropout=dropout)
+def vgg11(num_classes: int = 1000, dropout: float = 0.5, *, weights: PathLike | None = None,
+          pretrained: bool = False) -> VGG:
+    """VGG-11 (configuration "A"), torchvision's layout and initialisation (weights: see
+    :mod:`gradwise.models.pretrained`)."""
+    model = VGG(make_layers(CONFIGS["A"]), num_classes=num_classes, dropout=dropout)
+    return apply_weights(model, "vgg11", weights, pretrained)
 
 
-def vgg11_bn(num_classes: int = 1000, dropout: float = 0.5) -> VGG:
+def vgg11_bn(num_classes: int = 1000, dropout: float = 0.5, *, weights: PathLike | None = None,
+             pretrained: bool = False) -> VGG:
     """VGG-11 with BatchNorm2d after every convolution (torchvision's ``vgg11_bn``)."""
-    return VGG(make_layers(CONFIGS["A"], batch_norm=True), num_classes=num_classes, dropout=dropout)
+    model = VGG(make_layers(CONFIGS["A"], batch_norm=True), num_classes=num_classes, dropout=dropout)
+    return apply_weights(model, "vgg11_bn", weights, pretrained)
