@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -293,6 +294,34 @@ def by_activation(model, verbose: bool = False, example_input: Tensor | None = N
     Returns one `InitChoice` per layer (name, shape, activation, scheme, std, reason) and
     prints them when `verbose`.
     """
+    if example_input is not None:
+        missing = "no activation op follows this layer's output in the graph"
+    else:
+        missing = "no activation module registered after this layer"
+        if not any(_activation_of(m) for m in model.modules()):
+            missing += " (functional activations such as F.relu are seen only with example_input=)"
+            warnings.warn(f"init.by_activation: {type(model).__name__} registers no activation modules, so every "
+                          "layer is treated as linear; if its forward calls F.relu/torch.tanh, pass "
+                          "example_input= (one batch) so the activations are found in the graph", stacklevel=2)
+    choices = [_initialise(name, layer, activation, slope, missing)
+               for name, layer, activation, slope in following_activations(model, example_input)]
+    if verbose:
+        header = f"{'layer':<16} {'weight shape':<18} {'activation':<22} {'initialization':<40} std  (why)"
+        print("\n".join([header] + [str(c) for c in choices]))
+    return choices
+
+
+def following_activations(model, example_input: Tensor | None = None) -> list[tuple[str, Any, str, float | None]]:
+    """``(name, layer, activation, slope)`` for every Linear, Conv2d and Maxout layer of ``model``.
+
+    ``activation`` is the class name of the first activation after the layer (``"ReLU"``,
+    ``"Tanh"``, ...; ``"Maxout"`` for a Maxout layer, ``"none"`` when nothing follows) and
+    ``slope`` a LeakyReLU's negative slope. With ``example_input`` one forward pass is run and
+    the recorded graph is followed from each layer's output, so functional activations count;
+    without it the modules are read in registration order (right for ``Sequential``).
+    This is what :func:`by_activation` initialises by and what the babysitter's
+    ``init_scheme`` check judges by.
+    """
     from gradwise.nn.conv import Conv2d
     from gradwise.nn.linear import Linear
     from gradwise.nn.maxout import Maxout
@@ -300,23 +329,10 @@ def by_activation(model, verbose: bool = False, example_input: Tensor | None = N
     layers = _layers(model, (Linear, Conv2d, Maxout))
     if example_input is not None:
         found = _activations_from_graph(model, layers, example_input)
-        missing = "no activation op follows this layer's output in the graph"
     else:
         found = _activations_from_order(model, layers)
-        missing = "no activation module registered after this layer"
-        if not any(_activation_of(m) for m in model.modules()):
-            missing += " (functional activations such as F.relu are seen only with example_input=)"
-            warnings.warn(f"init.by_activation: {type(model).__name__} registers no activation modules, so every "
-                          "layer is treated as linear; if its forward calls F.relu/torch.tanh, pass "
-                          "example_input= (one batch) so the activations are found in the graph", stacklevel=2)
-    choices = []
-    for name, layer in layers:
-        activation, slope = ("Maxout", None) if isinstance(layer, Maxout) else found.get(name, ("none", None))
-        choices.append(_initialise(name, layer, activation, slope, missing))
-    if verbose:
-        header = f"{'layer':<16} {'weight shape':<18} {'activation':<22} {'initialization':<40} std  (why)"
-        print("\n".join([header] + [str(c) for c in choices]))
-    return choices
+    return [(name, layer, *(("Maxout", None) if isinstance(layer, Maxout) else found.get(name, ("none", None))))
+            for name, layer in layers]
 
 
 def _layers(model, kinds) -> list:

@@ -54,23 +54,17 @@ def describe_layers(model: Any, example_inputs: tuple | None = None) -> list[Lay
     forward pass (functional activations included); otherwise from the registration order, which is
     right for ``Sequential`` models.  The caller protects the model's state around the probe.
     """
-    from gradwise.nn.conv import Conv2d
-    from gradwise.nn.linear import Linear
-    from gradwise.nn.maxout import Maxout
-
-    layers = nn_init._layers(model, (Linear, Conv2d, Maxout))
-    found: dict[str, tuple[str, float | None]] = {}
+    described = None
     if example_inputs is not None and len(example_inputs) == 1:
         try:
-            found = nn_init._activations_from_graph(model, layers, example_inputs[0])
+            described = nn_init.following_activations(model, example_inputs[0])
         except Exception:   # an unusual forward: fall back to the registration order
-            found = {}
-    if not found:
-        found = nn_init._activations_from_order(model, layers)
-    normalized = _normalized_layers(model, [n for n, _ in layers])
+            described = None
+    if described is None or all(activation in ("none", "Maxout") for _, _, activation, _ in described):
+        described = nn_init.following_activations(model)
+    normalized = _normalized_layers(model, [name for name, *_ in described])
     out = []
-    for name, layer in layers:
-        activation, slope = ("Maxout", None) if isinstance(layer, Maxout) else found.get(name, ("none", None))
+    for name, layer, activation, slope in described:
         bias = getattr(layer, "bias", None)
         out.append(LayerInit(name=name, kind=type(layer).__name__, weight=as_array(layer.weight),
                              bias=None if bias is None else as_array(bias), activation=activation, slope=slope,
