@@ -175,8 +175,57 @@ def test_example_runs_and_writes_its_outputs(tmp_path):
     assert set(result.accuracies) == {"scratch", "linear probe (top)", "fine-tune few"}
     assert all(0 <= v[5][0] <= 1 for v in result.accuracies.values())
     assert "| scratch |" in result.table()
+    assert "| fine-tune few | " in result.difference_table() and "| scratch |" not in result.difference_table()
     names = {p.name for p in tmp_path.iterdir()}
     assert {"transfer_results.csv", "transfer_results.md", "source_cnn.safetensors"} <= names
+    assert "Paired difference" in (tmp_path / "transfer_results.md").read_text()
+    with pytest.raises(ValueError, match="unknown methods"):
+        run_example(sizes=[5], seeds=[0], methods=["fine-tune everything"], log=None)
+
+
+def test_example_split_is_fair_and_nested():
+    from gradwise.transfer.example import make_split
+
+    split = make_split(3, 20)
+    assert len(split.pool_y) == 100 and len(split.val_y) + 100 + len(split.source_y) == 1797
+    assert set(np.unique(split.pool_y)) == set(np.unique(split.val_y)) == set(range(5))
+    pool = {x.tobytes() for x in split.pool_x}
+    assert not pool & {x.tobytes() for x in split.val_x}          # labelled images never validate
+    x5, y5 = split.labelled(5)
+    x10, _ = split.labelled(10)
+    assert np.array_equal(np.bincount(y5), [5] * 5)
+    assert {x.tobytes() for x in x5} <= {x.tobytes() for x in x10}  # smaller sets nest in larger ones
+    assert np.array_equal(make_split(3, 20).val_y, split.val_y)     # reproducible
+
+
+def test_example_methods_on_a_small_fixed_configuration():
+    """Pre-trained on 0-4, the probe and fine-tuning learn 5-9 from 5 images per class; frozen parts stay put."""
+    from gradwise.transfer.example import STAGES, Settings, make_split, pretrain, run_method
+
+    split = make_split(0, 5)
+    source, source_acc = pretrain(split, epochs=4, seed=0)
+    assert source_acc > 0.9                                         # the encoder learnt the source task
+    before = snapshot(source)
+    x, y = split.labelled(5)
+    settings = Settings(steps=30, probe_epochs=60, cv_folds=3)
+    info: dict = {}
+    probe = run_method("linear probe (CV stage)", source, x, y, split, 0, settings, info)
+    assert probe > 0.6 and info["stage"] in STAGES                  # chance is 0.2
+    scores = info["cv_scores"]                                       # from the labelled images only
+    assert set(scores) == set(STAGES) and scores[info["stage"]] == max(scores.values())
+    info = {}
+    few = run_method("fine-tune few", source, x, y, split, 0, settings, info)
+    assert few > 0.4
+    tuned = snapshot(info["model"])
+    for key, value in before.items():
+        if key.startswith("features."):                              # frozen: weights and BN statistics
+            assert np.array_equal(tuned[key], value), key
+        elif key.startswith("classifier.0."):                        # fine-tuned
+            assert not np.array_equal(tuned[key], value), key
+    assert info["model"].classifier[3].weight.shape == (5, 64)
+    run_method("fine-tune all", source, x, y, split, 0, settings, info)
+    for key, value in snapshot(source).items():                     # the source model itself never changes
+        assert np.array_equal(value, before[key]), key
 
 
 def test_cli_advice_and_config(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Small data and training helpers shared by the probe, the example and the config runner."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,8 +38,12 @@ def accuracy(logits: Tensor, labels: np.ndarray) -> float:
 
 
 def train_steps(model: Module, optimizer: optim.Optimizer, x: np.ndarray, y: np.ndarray, steps: int,
-                batch_size: int, seed: int) -> None:
-    """``steps`` optimizer steps on shuffled mini-batches (the whole set when it is smaller than a batch)."""
+                batch_size: int, seed: int,
+                augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None) -> None:
+    """``steps`` optimizer steps on shuffled mini-batches (the whole set when it is smaller than a batch).
+
+    ``augment(batch, rng)``, when given, transforms each input batch (e.g. random shifts).
+    """
     loss_fn = nn.CrossEntropyLoss()
     rng = np.random.default_rng(seed)
     model.train()
@@ -48,7 +53,8 @@ def train_steps(model: Module, optimizer: optim.Optimizer, x: np.ndarray, y: np.
             order, position = rng.permutation(len(x)), 0
         batch = order[position:position + batch_size]
         position += batch_size
-        loss = loss_fn(model(Tensor._make(x[batch])), Tensor._make(y[batch]))
+        inputs = x[batch] if augment is None else augment(x[batch], rng)
+        loss = loss_fn(model(Tensor._make(inputs)), Tensor._make(y[batch]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
