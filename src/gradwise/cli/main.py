@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Sub-command modules, in the order `gradwise --help` lists them.
-COMMANDS = ("demo", "train", "diagnose", "report", "lr-find", "solvers", "transfer")
+COMMANDS = ("demo", "train", "diagnose", "report", "lr-find", "solvers", "transfer", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -246,8 +246,16 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[
 
     Raises ``FileNotFoundError`` for a missing file and :class:`ConfigError` for invalid TOML or keys.
     """
+    raw, source = read_toml(path, DEFAULT_CONFIG, "the embedded digits config", overrides)
+    return parse_config(raw, source)
+
+
+def read_toml(path: str | Path | None, default_text: str, default_name: str,
+              overrides: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict, str]:
+    """The raw tables of a TOML file (or of ``default_text`` when ``path`` is None) with ``overrides``
+    (``{"section": {"key": value}}``, ``None`` values ignored) merged in, and a name for messages."""
     if path is None:
-        text, source = DEFAULT_CONFIG, "the embedded digits config"
+        text, source = default_text, default_name
     else:
         p = Path(path)
         if not p.is_file():
@@ -259,7 +267,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[
         raise ConfigError(f"config: {source} is not valid TOML ({err})") from None
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
-    return parse_config(raw, source)
+    return raw, source
 
 
 # ============================================================================= building the run

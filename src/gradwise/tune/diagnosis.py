@@ -1,0 +1,162 @@
+"""Each trial's babysitting in a few words: what its curves and its checks said, for one row of the results table.
+
+A search that only says "val loss 0.31" hides why a configuration lost.  Every trial is trained with
+the babysitter and its curves are diagnosed (``History.checks``, ``History.diagnosis``); this module
+condenses both into short notes - ``"overfit from epoch 14"``, ``"dead ReLUs 62% in layer 2"``,
+``"diverged: lr too high"``, ``"pruned at epoch 4"`` - and into a JSON record (:func:`trial_record`) that
+is stored with the trial in the Optuna storage, so that any worker, machine or later reader of the
+study sees the same diagnosis without the trial's files.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["trial_record", "trial_notes", "check_note", "verdict_note", "CURVE_KEYS"]
+
+#: Per-epoch keys kept with each trial (for the overlaid learning curves).
+CURVE_KEYS = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "lr")
+_MESSAGE_LIMIT = 240
+
+
+def verdict_note(verdict: str | None, best_epoch: Any, epochs_run: int) -> str | None:
+    """The curve diagnosis as a short phrase (None without a diagnosis)."""
+    if verdict is None:
+        return None
+    best = f"{best_epoch:g}" if isinstance(best_epoch, (int, float)) else None
+    if verdict == "overfit":
+        return f"overfit from epoch {best}" if best else "overfit"
+    if verdict == "underfit":
+        if best is not None and isinstance(best_epoch, (int, float)) and best_epoch >= epochs_run - 1:
+            return "underfit: still improving at the end"
+        return "underfit"
+    if verdict == "good_fit":
+        return "good fit"
+    if verdict == "unrepresentative_train":
+        return "train/val gap: training set unrepresentative"
+    if verdict == "unrepresentative_validation":
+        return "validation curve noisy or below training"
+    return verdict.replace("_", " ")
+
+
+def check_note(check: Mapping[str, Any]) -> str:
+    """One failing or warning babysitter check as a short phrase with its main number."""
+    name = check.get("name", "")
+    ev = check.get("evidence") or {}
+    symptom = ev.get("symptom")
+    if name == "dead_relu":
+        fractions = ev.get("dead_fraction") or {}
+        bad = ev.get("layers") or []
+        order = list(fractions)
+        if bad:
+            worst = max(bad, key=lambda k: fractions.get(k, 0))
+            return f"dead ReLUs {fractions.get(worst, 0):.0%} in layer {order.index(worst) + 1 if worst in order else worst}"
+        return "dead ReLUs"
+    if name == "saturation":
+        fractions = ev.get("saturated_fraction") or {}
+        bad = ev.get("layers") or [k for k in fractions]
+        order = list(fractions)
+        if bad and fractions:
+            worst = max(bad, key=lambda k: fractions.get(k, 0))
+            return (f"saturated units {fractions.get(worst, 0):.0%} in layer "
+                    f"{order.index(worst) + 1 if worst in order else worst}")
+        return "saturated units"
+    if name == "learning_rate":
+        if symptom == "divergence":
+            return "diverged: lr too high"
+        if symptom == "update_ratio_high":
+            return "lr too high (updates too large)"
+        if symptom == "update_ratio_low":
+            return "lr too low (weights barely move)"
+        if symptom == "oscillation":
+            return "loss oscillates: lr too high?"
+        return "learning rate problem"
+    if name == "gradient_flow":
+        text = str(check.get("message", ""))
+        return "exploding gradients" if "exploding" in text else "vanishing gradients"
+    if name == "nan_inf":
+        return "NaN/inf in the network"
+    if name == "loss_decreasing":
+        return "loss rose early" if "rose" in str(check.get("message", "")) else "loss not decreasing early"
+    if name == "initial_loss":
+        return "first loss off"
+    if name == "overfit_tiny_batch":
+        return "cannot overfit a tiny batch"
+    if name == "input_normalization":
+        return "inputs not normalized"
+    if name == "init_scheme":
+        return "init not matched to activation"
+    return f"{name}: {check.get('status')}"
+
+
+def _worst_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The non-passing checks, one per (name, symptom), the most severe and then the latest kept."""
+    rank = {"pass": 0, "warn": 1, "fail": 2}
+    kept: dict[tuple[str, Any], dict[str, Any]] = {}
+    for c in checks:
+        if c.get("status") == "pass":
+            continue
+        key = (c.get("name"), (c.get("evidence") or {}).get("symptom"))
+        if key not in kept or rank[c["status"]] >= rank[kept[key]["status"]]:
+            kept[key] = {"name": c.get("name"), "status": c.get("status"), "epoch": c.get("epoch"),
+                         "message": str(c.get("message", ""))[:_MESSAGE_LIMIT],
+                         "evidence": {k: v for k, v in (c.get("evidence") or {}).items()
+                                      if k in ("symptom", "dead_fraction", "saturated_fraction", "layers", "test")}}
+    return sorted(kept.values(), key=lambda c: (-rank[c["status"]], c.get("epoch") or 0))
+
+
+def trial_notes(record: Mapping[str, Any]) -> list[str]:
+    """The short notes of a trial record: stop cause (diverged, pruned), curve verdict, then the checks."""
+    notes: list[str] = []
+    stop = str(record.get("stop_reason") or "")
+    if "non-finite" in stop:
+        notes.append("diverged: loss became NaN/inf - lr too high")
+    if record.get("pruned_at") is not None:
+        notes.append(f"pruned at epoch {record['pruned_at']}")
+    verdict = verdict_note(record.get("verdict"), record.get("diagnosis_best_epoch"), int(record.get("epochs_run") or 0))
+    if verdict:
+        notes.append(verdict)
+    for c in record.get("checks", []):
+        note = check_note(c)
+        if c.get("status") == "fail" and not note.startswith("diverged"):
+            note += " (fail)"
+        if note not in notes and not (note.startswith("diverged") and any(n.startswith("diverged") for n in notes)):
+            notes.append(note)
+    return notes
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def trial_record(history: Any, metric: str, pruned_at: int | None = None) -> dict[str, Any]:
+    """A JSON-able summary of a trial's :class:`~gradwise.train.History`: curves, best epoch on ``metric``,
+    stop reason, diagnosis and non-passing checks, plus the short ``notes``."""
+    records = list(history.records)
+    curves = {k: [_finite(r.get(k)) for r in records] for k in CURVE_KEYS if any(k in r for r in records)}
+    scored = [(r[metric], r["epoch"]) for r in records if r.get(metric) is not None and math.isfinite(r[metric])]
+    best_epoch = None
+    if scored:
+        best_epoch = (min(scored) if metric != "val_accuracy" else max(scored, key=lambda s: (s[0], -s[1])))[1]
+    best = records[best_epoch - 1] if best_epoch is not None else {}
+    diagnosis = getattr(history, "diagnosis", None)
+    record: dict[str, Any] = {
+        "epochs_run": len(records),
+        "stop_reason": history.stop_reason,
+        "best_epoch": best_epoch,
+        "best_val_loss": _finite(best.get("val_loss")),
+        "best_val_accuracy": _finite(best.get("val_accuracy")),
+        "curves": curves,
+        "verdict": diagnosis.verdict if diagnosis is not None else None,
+        "diagnosis_best_epoch": diagnosis.best_epoch if diagnosis is not None else None,
+        "evidence": list(diagnosis.evidence) if diagnosis is not None else [],
+        "advice": list(diagnosis.advice) if diagnosis is not None else [],
+        "diagnosis_note": getattr(history, "diagnosis_note", None),
+        "checks": _worst_checks([c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in history.checks]),
+        "pruned_at": pruned_at,
+    }
+    record["notes"] = trial_notes(record)
+    return record

@@ -1,0 +1,326 @@
+"""``tune()``: run a whole search and leave its results, pictures and report in the run directory.
+
+The lecture's second babysitting stage - "optimize your hyper parameters ... and observe training vs
+validation losses/accuracies" - as one call::
+
+    from gradwise.tune import tune, SearchSpace, Float, Int, Categorical
+
+    result = tune(space=SearchSpace({"optim.lr": Float(1e-4, 1e-1, log=True), "model.width": Int(32, 256, log=True)}),
+                  n_trials=30, n_jobs=2, run_dir="runs/tune-digits")
+    print(result.table())          # every trial with its diagnosis
+    result.best.params             # chosen on validation data only
+
+A run directory holds ``study.db`` (the Optuna storage, SQLite by default), ``results.csv`` and
+``results.json`` (one row per trial), ``objective_vs_params.png``, ``top_trials_curves.png``,
+``param_importance.png``, ``optimization_history.png``, ``report.html``, ``test.json`` (when a test split
+was asked for: the best trial's score on it, measured once) and ``trials/trial-NNNN/`` (each trial's
+run directory).  Calling ``tune`` again with the same run directory (or storage and study name)
+resumes the search: finished trials are kept, interrupted ones are run again, and the study is
+completed to ``n_trials``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from gradwise.tune.config import TuneConfig, build_tune_data, check_space, load_tune_config, trial_config
+from gradwise.tune.results import TrialRow, collect_rows, format_table, write_results
+from gradwise.tune.runner import Progress, run_worker, run_workers
+from gradwise.tune.space import SearchSpace
+from gradwise.tune.study import make_storage, open_study, optuna, quiet_optuna, reclaim_interrupted, storage_url
+
+__all__ = ["tune", "TuneResult", "run_configuration", "evaluate_on_test", "importance_scores", "default_run_dir"]
+
+
+@dataclass
+class TuneResult:
+    """What a search left: the Optuna study, a row per trial, the best trial and where the files are."""
+
+    study: Any
+    config: TuneConfig
+    rows: list[TrialRow]
+    best: TrialRow | None
+    run_dir: Path | None
+    importance: dict[str, float] | None = None
+    importance_note: str | None = None
+    test: dict[str, Any] | None = None
+    files: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    reclaimed: list[int] = field(default_factory=list)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best.params) if self.best else {}
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best.value if self.best else None
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.state] = out.get(r.state, 0) + 1
+        return out
+
+    def epochs(self) -> int:
+        """Epochs trained over all trials (the cost a pruner saves)."""
+        return sum(int(r.epochs_run or 0) for r in self.rows)
+
+    def table(self, width: int = 200) -> str:
+        """The results table (best first), each row with its diagnosis."""
+        s = self.config.settings
+        return format_table(self.rows, s.metric, s.direction, self.best.number if self.best else None, width=width)
+
+    def __repr__(self) -> str:
+        best = f"best trial {self.best.number} {self.config.settings.metric}={self.best.value:.4g}" if self.best \
+            else "no complete trial"
+        return f"TuneResult({len(self.rows)} trials {self.counts()}, {best}, run_dir={self.run_dir})"
+
+
+def default_run_dir() -> Path:
+    """``runs/tune-<timestamp>`` (a fresh one)."""
+    base = Path("runs") / datetime.now().strftime("tune-%Y%m%d-%H%M%S")
+    path, n = base, 2
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
+def _as_config(config: TuneConfig | str | Path | None, space: SearchSpace | Mapping[str, Any] | None,
+               base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> TuneConfig:
+    if isinstance(config, TuneConfig):
+        cfg = TuneConfig(base=dict(config.base), settings=config.settings, space=config.space, source=config.source)
+        cfg.settings = type(config.settings)(**config.settings.to_dict())
+    else:
+        cfg = load_tune_config(config)
+    if base is not None:
+        cfg.base = {k: dict(v) for k, v in base.items()}
+    if space is not None:
+        cfg.space = space if isinstance(space, SearchSpace) else SearchSpace(space)
+    from gradwise.tune.config import parse_settings
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given:
+        merged = parse_settings(given)
+        for k in given:
+            setattr(cfg.settings, k, getattr(merged, k))
+    check_space(cfg)
+    return cfg
+
+
+def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | Mapping[str, Any] | None = None,
+         base: Mapping[str, Any] | None = None, run_dir: str | Path | None = "auto", n_trials: int | None = None,
+         n_jobs: int | None = None, sampler: str | None = None, pruner: str | None = None, seed: int | None | str = "config",
+         metric: str | None = None, storage: str | None = None, study_name: str | None = None,
+         timeout: float | None = None, test_fraction: float | None = None, progress: bool | TextIO = True,
+         report: bool = True) -> TuneResult:
+    """Search hyper-parameters with Optuna, every trial babysat and diagnosed; return a :class:`TuneResult`.
+
+    Args:
+        config: a :class:`TuneConfig`, a TOML path, or None for the embedded digits search.
+        space: a :class:`SearchSpace` (or ``{"optim.lr": Float(...), ...}``) replacing the config's.
+        base: the training config sections (``{"data": {...}, "train": {...}}``) replacing the config's.
+        run_dir: where the storage, results, pictures and trial directories go ("auto":
+            ``runs/tune-<timestamp>``; None: nothing on disk, in-memory storage, ``n_jobs`` must be 1).
+            Passing an existing run directory resumes its search.
+        n_trials, n_jobs, sampler, pruner, metric, storage, study_name, timeout, test_fraction:
+            override the ``[tune]`` settings (see :mod:`gradwise.tune.config`); ``seed`` too (None: unseeded).
+        progress: draw the progress line (True: on stdout; or a stream; False: silent).
+        report: write the pictures and ``report.html`` at the end.
+    """
+    start = time.perf_counter()
+    overrides = dict(n_trials=n_trials, n_jobs=n_jobs, sampler=sampler, pruner=pruner, metric=metric,
+                     storage=storage, study_name=study_name, timeout=timeout, test_fraction=test_fraction)
+    cfg = _as_config(config, space, base, overrides)
+    if seed != "config":
+        cfg.settings.seed = seed if seed is None else int(seed)
+    s = cfg.settings
+    if run_dir == "auto":
+        run_dir = default_run_dir()
+    run_path = Path(run_dir) if run_dir is not None else None
+    if run_path is not None:
+        run_path.mkdir(parents=True, exist_ok=True)
+    url = storage_url(cfg, run_path)
+    if url is None and s.n_jobs > 1:
+        raise ValueError("n_jobs > 1 needs a storage the worker processes share: give a run_dir (SQLite) or a "
+                         "storage URL")
+    quiet_optuna()
+    store = make_storage(url)
+    study = open_study(cfg, store)
+    reclaimed = reclaim_interrupted(study)
+    if run_path is not None:
+        _write_search_file(cfg, run_path, url)
+    stream = progress if hasattr(progress, "write") else sys.stdout
+    bar = Progress(s.n_trials, s.metric, stream=stream, enabled=bool(progress))
+    deadline = time.time() + s.timeout if s.timeout else None
+    try:
+        if s.n_jobs == 1:
+            bar.update(study)
+            run_worker(cfg, run_path, store, s.n_trials, deadline, on_trial=bar.update)
+        else:
+            run_workers(cfg, run_path, url, s.n_jobs, s.n_trials, deadline, progress=bar)
+    finally:
+        bar.close()
+    return summarize(study, cfg, run_path, report=report, seconds=time.perf_counter() - start, reclaimed=reclaimed)
+
+
+def summarize(study: Any, cfg: TuneConfig, run_dir: Path | None, *, report: bool = True, seconds: float = 0.0,
+              reclaimed: list[int] | None = None) -> TuneResult:
+    """Build the :class:`TuneResult` of a study - rows, best trial, importance, test score - and write its files."""
+    s = cfg.settings
+    rows = collect_rows(study, cfg.space)
+    complete = [r for r in rows if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
+    best = None
+    if complete:
+        best = (min if s.direction == "minimize" else max)(complete, key=lambda r: (r.value, -r.number)
+                                                             if s.direction == "maximize" else (r.value, r.number))
+    result = TuneResult(study=study, config=cfg, rows=rows, best=best, run_dir=run_dir, seconds=seconds,
+                        reclaimed=list(reclaimed or []))
+    result.importance, result.importance_note = importance_scores(study, s.importance, s.seed)
+    if best is not None and s.test_fraction > 0:
+        result.test = evaluate_on_test(cfg, best, run_dir)
+    if run_dir is not None:
+        extra = {"study_name": s.study_name, "metric": s.metric, "direction": s.direction,
+                 "best_trial": best.number if best else None, "importance": result.importance, "test": result.test}
+        result.files += write_results(rows, run_dir, extra)
+        if report:
+            result.files += _write_pictures_and_report(result)
+    return result
+
+
+def importance_scores(study: Any, evaluator: str = "ped_anova", seed: int | None = 0
+                      ) -> tuple[dict[str, float] | None, str | None]:
+    """Optuna's parameter importances over the complete trials with a finite value, or ``(None, why not)``."""
+    from optuna.trial import TrialState
+
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.value is not None and math.isfinite(t.value)]
+    if len(trials) < 3:
+        return None, f"importance needs at least 3 complete trials ({len(trials)} so far)"
+    if evaluator == "fanova":
+        ev = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+    elif evaluator == "mean_decrease_impurity":
+        ev = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=seed)
+    else:
+        ev = optuna.importance.PedAnovaImportanceEvaluator()
+    finite = optuna.create_study(direction=study.direction)
+    finite.add_trials(trials)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scores = optuna.importance.get_param_importances(finite, evaluator=ev)
+    except Exception as err:   # too few trials for the evaluator, a missing scikit-learn, ...
+        return None, f"importance not computed: {type(err).__name__}: {err}"
+    return {k: float(v) for k, v in scores.items()}, None
+
+
+def run_configuration(config: TuneConfig, params: Mapping[str, Any] | None = None,
+                      run_dir: str | Path | None = None, number: int = 0) -> dict[str, Any]:
+    """Train one configuration (the base config with ``params`` applied; ``{}``: the base itself) exactly as a
+    trial would be trained, outside any study; returns its record (value, curves, diagnosis, notes ...).
+
+    This is how the search is compared with the default configuration on the same validation data.
+    """
+    from gradwise.tune.objective import Objective
+
+    trial = optuna.trial.FixedTrial(dict(params or {}), number=number)
+    value = Objective(config, run_dir).evaluate(trial, dict(params or {}))
+    return {"value": value, **trial.user_attrs}
+
+
+def evaluate_on_test(cfg: TuneConfig, best: TrialRow, run_dir: Path | None) -> dict[str, Any]:
+    """The best trial's model scored on the held-out test split - once per best trial (kept in ``test.json``).
+
+    The model is the trial's saved ``model.npz`` (its best epoch's weights); when the trial's directory is
+    on another machine, the trial is trained again here (deterministic under its seed) to get it.
+    """
+    from gradwise.models import load_into
+    from gradwise.train.fit import resolve_loss
+    from gradwise.train.trainer import Trainer, accuracy_for, classification_kind
+    from gradwise.tune.models import build_trial_model
+
+    cache = run_dir / "test.json" if run_dir is not None else None
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("trial") == best.number:
+            return saved
+    train_cfg, arch = trial_config(cfg.base, best.params)
+    data, test = build_tune_data(train_cfg, cfg.settings.test_fraction)
+    model, _ = build_trial_model(train_cfg, arch, data)
+    weights = Path(best.log_dir) / "model.npz" if best.log_dir else None
+    with tempfile.TemporaryDirectory() as tmp:
+        if weights is None or not weights.is_file():
+            run_configuration(cfg, best.params, run_dir=tmp, number=best.number)
+            weights = Path(tmp) / "trials" / f"trial-{best.number:04d}" / "model.npz"
+        load_into(model, weights)
+    from gradwise.train.config import loss_name
+
+    loss_fn = resolve_loss(loss_name(train_cfg, data))
+    kind = classification_kind(loss_fn)
+    metrics = {"accuracy": accuracy_for(kind)} if kind else {}
+    from gradwise.train.fit import as_loader
+
+    loader = as_loader(test, 256, shuffle=False)
+    scores = Trainer(model, None, loss_fn, None, epochs=1, metrics=metrics).evaluate(loader, prefix="test_")
+    out = {"trial": best.number, **scores, "samples": int(len(test[0]))}
+    if cache is not None:
+        cache.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+def _write_search_file(cfg: TuneConfig, run_dir: Path, url: str | None) -> None:
+    """``search.json``: what this search is (settings, space, base config, storage) - for the record."""
+    info = {"source": cfg.source, "storage": url, "settings": cfg.settings.to_dict(), "space": cfg.space.describe(),
+            "base": cfg.base}
+    (run_dir / "search.json").write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
+
+
+def _write_pictures_and_report(result: TuneResult) -> list[Path]:
+    from gradwise.tune import plots
+    from gradwise.tune.report import write_report
+
+    cfg, s, run_dir = result.config, result.config.settings, result.run_dir
+    assert run_dir is not None
+    best = result.best.number if result.best else None
+    pictures = [plots.objective_vs_params(result.rows, cfg.space, s.metric, best),
+                plots.top_curves(result.rows, s.direction, s.top_k),
+                plots.importance(result.importance, s.importance, result.importance_note),
+                plots.history(result.rows, s.direction, s.metric)]
+    files = [pic.save(run_dir) for pic in pictures]
+    counts = result.counts()
+    summary = {
+        "study": f"{s.study_name} ({s.sampler} sampler, {s.pruner} pruner, seed {s.seed}, {s.n_jobs} worker(s))",
+        "objective": f"{s.metric} ({s.direction}), best epoch of each trial, validation data only",
+        "trials": ", ".join(f"{n} {k}" for k, n in counts.items()),
+        "epochs trained": f"{result.epochs()} over all trials",
+        "data / base config": cfg.source,
+        "storage": str((run_dir / "study.db") if not s.storage else s.storage),
+        "time": f"{result.seconds:.0f} s" if result.seconds else None,
+        "test": (", ".join(f"{k} {v:.4g}" for k, v in result.test.items() if k.startswith("test_"))
+                 if result.test else None),
+    }
+    files.append(write_report(run_dir / "report.html", title=f"Hyper-parameter search - {run_dir.resolve().name}",
+                              run_dir=run_dir, summary=summary, rows=sorted(result.rows, key=lambda r: _order(r, s)),
+                              best=result.best, metric=s.metric, pictures=pictures, space_lines=cfg.space.describe(),
+                              importance=result.importance, test=result.test))
+    return files
+
+
+def _order(r: TrialRow, s: Any) -> tuple:
+    rank = {"complete": 0, "pruned": 1, "running": 2, "fail": 3}
+    v = r.value if r.value is not None and math.isfinite(r.value) else None
+    if v is None and r.intermediate:
+        v = r.intermediate[max(r.intermediate)]
+    sign = 1 if s.direction == "minimize" else -1
+    return (rank.get(r.state, 4), sign * v if v is not None else math.inf, r.number)
+

@@ -1,0 +1,264 @@
+"""Optuna's pieces for a search: sampler, pruner, storage and the study, with resume and reproducibility.
+
+Everything algorithmic is Optuna's - ``TPESampler``, ``RandomSampler``, ``GridSampler``, ``MedianPruner``,
+``SuccessiveHalvingPruner``, ``HyperbandPruner``, ``RDBStorage`` (SQLite, PostgreSQL, MySQL) and its
+heartbeat with ``RetryHeartbeatStaleTrialCallback``.  This module chooses them from names, and adds the three
+things a training library needs around them:
+
+* **Reproducibility under a seed, also across a resume.**  A seeded Optuna sampler draws from one random
+  stream, so a study interrupted and resumed (a fresh stream) would not draw what the uninterrupted one
+  did.  :class:`TrialSeededSampler` gives each trial its own stream, seeded by ``(seed, k)`` where ``k``
+  counts the trials before it that were not interrupted; a resumed study therefore finishes with the
+  same trials, parameter for parameter, as one that ran straight through (with ``n_jobs = 1``; with
+  several workers the order in which results arrive, and so TPE's choices, depend on timing - as in
+  Optuna itself).
+* **Resume without losing finished trials.**  Finished trials live in the storage.  A trial left
+  ``RUNNING`` by a killed process is found by :func:`reclaim_interrupted` (its ``worker`` attribute
+  names this host and a process that no longer exists), marked failed and re-queued with the same
+  parameters by Optuna's ``RetryHeartbeatStaleTrialCallback``.  Trials of other machines are left alone; if such
+  a machine dies, Optuna's heartbeat fails and re-queues its trial after the grace period.
+* **A trial budget shared by all workers**: ``n_trials`` counts the study's finished and running trials
+  (not the interrupted ones that were re-queued), whichever process or machine ran them.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    import optuna
+    from optuna.samplers import BaseSampler
+    from optuna.trial import TrialState
+except ImportError as _err:   # the optional extra
+    raise ImportError("gradwise.tune needs Optuna: pip install 'gradwise[tune]' (or pip install optuna)") from _err
+
+from gradwise.tune.config import TuneConfig
+
+__all__ = ["make_sampler", "make_pruner", "storage_url", "make_storage", "open_study", "TrialSeededSampler",
+           "reclaim_interrupted", "trials_counted", "quiet_optuna", "requeue", "HEARTBEAT_INTERVAL", "GRACE_PERIOD"]
+
+#: Seconds between a running trial's heartbeats in a database storage, and the silence after which another
+#: worker declares it dead (and re-queues it).  Long trials only need the heartbeat to keep coming.
+HEARTBEAT_INTERVAL = 10
+GRACE_PERIOD = 60
+
+
+def quiet_optuna() -> None:
+    """Keep Optuna's per-trial log lines and failed-trial tracebacks off the terminal: the progress display
+    and the results table say the same, and a trial's error is kept in its ``error``/``traceback`` attributes."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def make_sampler(config: TuneConfig, seed: int | None = None) -> Any:
+    """Optuna's sampler named by ``[tune] sampler`` (seeded with ``seed``)."""
+    name = config.settings.sampler
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return optuna.samplers.GridSampler(config.space.grid(), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=config.settings.tpe_startup_trials)
+
+
+def make_pruner(config: TuneConfig) -> Any:
+    """Optuna's pruner named by ``[tune] pruner``, counting epochs as its steps.
+
+    ``median``: stop a trial whose best value so far is worse than the median of earlier trials at the
+    same epoch (after ``pruner_startup_trials`` trials and ``pruner_warmup_epochs`` epochs).  ``halving``:
+    asynchronous successive halving - at epochs ``m, m*4, m*16, ...`` keep only the top quarter.
+    ``hyperband``: several successive-halving brackets.  ``none``: never prune.
+    """
+    s = config.settings
+    epochs = int(config.base.get("train", {}).get("epochs", 20))
+    if s.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=s.pruner_startup_trials,
+                                           n_warmup_steps=s.pruner_warmup_epochs)
+    if s.pruner == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, s.pruner_warmup_epochs), reduction_factor=3)
+    if s.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, s.pruner_warmup_epochs), max_resource=epochs,
+                                              reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def storage_url(config: TuneConfig, run_dir: str | Path | None) -> str | None:
+    """``[tune] storage`` if set, else SQLite in the run directory (None: in memory, one process only)."""
+    if config.settings.storage:
+        return config.settings.storage
+    if run_dir is None:
+        return None
+    path = Path(run_dir).resolve() / "study.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def make_storage(url: str | None) -> Any:
+    """An Optuna storage for ``url``: ``RDBStorage`` with heartbeat and retry of dead trials for database
+    URLs (SQLite gets a 60 s lock timeout so that parallel workers wait rather than fail), Optuna's own
+    handling for anything else (e.g. a ``JournalStorage`` object), in-memory for None."""
+    if url is None:
+        return optuna.storages.InMemoryStorage()
+    if not isinstance(url, str):
+        return url
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+            heartbeat_stale_trial_callback=retry_callback())
+
+
+def retry_callback() -> Any:
+    """Optuna's callback that re-queues a dead trial with the same parameters (at most twice)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
+
+
+def requeue(study: Any, trial: Any) -> None:
+    """Queue a copy of an interrupted ``trial`` (same parameters) that the next free worker runs first."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry_callback()(study, trial)
+
+
+class TrialSeededSampler(BaseSampler):
+    """A seeded Optuna sampler whose random stream restarts for every trial, from ``(seed, k)``.
+
+    ``k`` is the number of earlier trials of the study that were not interrupted, so trial ``k`` draws the
+    same values whether the study ran straight through or was resumed.  Every decision is still made by
+    the wrapped Optuna sampler (built by ``factory(seed)`` for the trial); this class only chooses its seed.
+    """
+
+    def __init__(self, factory: Any, seed: int) -> None:
+        self.factory = factory
+        self.seed = int(seed)
+        self._inner = factory(self.seed)
+        self._inner_for: int | None = None
+
+    def _seed_for(self, study: Any, trial: Any) -> int:
+        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
+        retried = _retried_numbers(trials)
+        k = sum(1 for t in trials if t.number < trial.number
+                and not (t.state == TrialState.FAIL and t.number in retried))
+        return int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0])
+
+    def _for(self, study: Any, trial: Any) -> Any:
+        if self._inner_for != trial.number:
+            self._inner = self.factory(self._seed_for(study, trial))
+            self._inner_for = trial.number
+        return self._inner
+
+    # ---- Optuna's BaseSampler interface, delegated
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        return self._for(study, trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        return self._for(study, trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self._for(study, trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._for(study, trial).before_trial(study, trial)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._for(study, trial).after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self._inner.reseed_rng()
+
+
+class _SamplerFactory:
+    """``factory(seed) -> sampler`` for :class:`TrialSeededSampler` (a class, not a lambda, so it pickles)."""
+
+    def __init__(self, config: TuneConfig) -> None:
+        self.config = config
+
+    def __call__(self, seed: int | None) -> Any:
+        return make_sampler(self.config, seed)
+
+
+def open_study(config: TuneConfig, storage: Any, *, create: bool = True) -> Any:
+    """Create the study in ``storage`` or load it (``load_if_exists``): a resume, or another worker joining."""
+    s = config.settings
+    if s.seed is None:
+        sampler = make_sampler(config, None)
+    else:
+        sampler = TrialSeededSampler(_SamplerFactory(config), s.seed)
+    if create:
+        study = optuna.create_study(study_name=s.study_name, storage=storage, sampler=sampler,
+                                    pruner=make_pruner(config), direction=s.direction, load_if_exists=True)
+    else:
+        study = optuna.load_study(study_name=s.study_name, storage=storage, sampler=sampler,
+                                  pruner=make_pruner(config))
+    if study.direction.name.lower() != s.direction:
+        raise ValueError(f"study {s.study_name!r} in this storage was created to {study.direction.name.lower()}; "
+                         f"[tune] metric = {s.metric!r} needs {s.direction} - use another study_name or storage")
+    return study
+
+
+def _retried_numbers(trials: list[Any]) -> set[int]:
+    """Numbers of failed trials that were re-queued (Optuna's retry callback marks the copy)."""
+    out: set[int] = set()
+    for t in trials:
+        history = t.system_attrs.get("retry_history")
+        if history:
+            out.update(int(n) for n in history)
+    return out
+
+
+def is_surplus(trial: Any) -> bool:
+    """A trial a worker started after the study already held its ``n_trials`` (two workers checked
+    the count at the same moment); it is failed before it samples or trains anything, and ignored."""
+    return bool(trial.user_attrs.get("surplus"))
+
+
+def counted_trials(trials: list[Any]) -> list[Any]:
+    """The trials that count towards ``n_trials``: all but waiting ones, re-queued interrupted ones and
+    surplus ones."""
+    retried = _retried_numbers(trials)
+    return [t for t in trials if t.state != TrialState.WAITING and not is_surplus(t)
+            and not (t.state == TrialState.FAIL and t.number in retried)]
+
+
+def trials_counted(study: Any) -> int:
+    """How many trials of ``study`` count towards ``n_trials`` (see :func:`counted_trials`)."""
+    return len(counted_trials(study.get_trials(deepcopy=False)))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_interrupted(study: Any) -> list[int]:
+    """Fail and re-queue the trials a dead process of this machine left ``RUNNING``; returns their numbers.
+
+    A trial records ``worker = "host:pid"`` when it starts.  One that is still ``RUNNING`` while its
+    process is gone was interrupted (Ctrl-C, a kill, a crash): it is marked ``FAIL`` and Optuna's
+    ``RetryHeartbeatStaleTrialCallback`` queues a copy with the same parameters, which the next worker runs first.
+    """
+    host = socket.gethostname()
+    reclaimed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = str(t.user_attrs.get("worker", ""))
+        name, _, pid = worker.rpartition(":")
+        if name != host or not pid.isdigit() or _pid_alive(int(pid)):
+            continue
+        study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+        frozen = study._storage.get_trial(t._trial_id)
+        requeue(study, frozen)
+        reclaimed.append(t.number)
+    return reclaimed

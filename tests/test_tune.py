@@ -1,0 +1,293 @@
+"""Tests of `gradwise.tune` and `gradwise tune`: search space, TOML, reproducibility, pruning, resume,
+parallel workers, the diagnosed results table, pictures and report.
+
+Trials train tiny MLPs (16 units) on 300 digits for 5-6 epochs (about 0.1-0.4 s each), so the whole
+file stays well under a minute on 2 cores.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from gradwise.cli.main import main  # noqa: E402
+from gradwise.train.config import ConfigError  # noqa: E402
+from gradwise.tune import (Categorical, Float, Int, SearchSpace, load_tune_config, parse_tune_config,  # noqa: E402
+                           trial_config, trial_notes, tune)
+from gradwise.tune.diagnosis import check_note, verdict_note  # noqa: E402
+from gradwise.tune.study import make_storage, open_study, reclaim_interrupted  # noqa: E402
+
+BASE = {"data": {"limit": 300}, "model": {"hidden": [16]}, "optim": {"lr": 0.01},
+        "train": {"epochs": 6, "batch_size": 64, "seed": 0}}
+SPACE = {"optim.lr": Float(1e-3, 1e-1, log=True), "model.width": Int(8, 32, log=True),
+         "optim.name": Categorical(["adam", "sgd"])}
+
+SMALL_TOML = """
+[data]
+limit = 300
+[model]
+hidden = [16]
+[train]
+epochs = 5
+[tune]
+n_trials = 3
+sampler = "random"
+seed = 1
+[tune.space]
+optim.lr = { low = 1e-3, high = 1e-1, log = true }
+"model.width" = { low = 8, high = 32 }
+optim.name = ["adam", "sgd"]
+optim.momentum = { low = 0.5, high = 0.9, when = { "optim.name" = "sgd" } }
+"""
+
+
+def small(tmp_path, **kw):
+    """A tiny search; keyword arguments override tune()'s."""
+    args = dict(base=BASE, space=SearchSpace(SPACE), run_dir=tmp_path, n_trials=4, n_jobs=1, sampler="random",
+                pruner="none", seed=0, progress=False, report=False)
+    args.update(kw)
+    return tune(None, **args)
+
+
+def signature(result):
+    """What a search decided, trial by trial: parameters and objective value (interrupted trials left out)."""
+    return [(r.params, r.value if r.state == "complete" else ("pruned", r.epochs_run))
+            for r in sorted(result.rows, key=lambda r: r.number) if r.state != "fail"]
+
+
+# ============================================================================= space and config
+def test_space_sampling_respects_ranges_logs_and_conditions():
+    space = SearchSpace({"optim.name": ["adam", "sgd"], "optim.lr": Float(1e-4, 1e-1, log=True),
+                         "model.depth": Int(1, 3), "optim.momentum": Float(0.5, 0.99, when={"optim.name": "sgd"}),
+                         "model.hidden": Categorical([[16], [32, 16]])})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(40):
+        trial = study.ask()
+        params = space.sample(trial)
+        study.tell(trial, 0.0)
+        drawn.append(params)
+        assert 1e-4 <= params["optim.lr"] <= 1e-1 and params["model.depth"] in (1, 2, 3)
+        assert ("optim.momentum" in params) == (params["optim.name"] == "sgd")
+        assert params["model.hidden"] in ([16], [32, 16])          # list choices come back as lists
+    lrs = np.log10([p["optim.lr"] for p in drawn])
+    assert lrs.min() < -3 and lrs.max() > -2                      # log scale: all decades visited
+    assert space.grid()["model.depth"] == [1, 2, 3]
+    assert len(Float(1e-4, 1e-1, log=True, grid_points=4).grid_values()) == 4
+
+
+def test_toml_space_parses_dotted_and_quoted_keys():
+    cfg = parse_tune_config(__import__("tomllib").loads(SMALL_TOML))
+    assert list(cfg.space) == ["optim.lr", "optim.name", "model.width", "optim.momentum"]
+    assert cfg.space["optim.lr"].log and isinstance(cfg.space["model.width"], Int)
+    assert cfg.space["optim.name"].choices == ("adam", "sgd")
+    assert cfg.space["optim.momentum"].when == {"optim.name": "sgd"}
+    assert cfg.settings.n_trials == 3 and cfg.settings.sampler == "random"
+    default = load_tune_config(None)
+    assert default.settings.n_jobs == 2 and "optim.lr" in default.space
+
+
+@pytest.mark.parametrize("section, text, expected", [
+    ("[tune]", "samplr = 'tpe'", "config [tune] samplr: unknown key"),
+    ("[tune]", "sampler = 'bayes'", "config [tune] sampler: 'bayes' is not one of tpe, random, grid"),
+    ("[tune]", "n_trials = 0", "config [tune] n_trials: 0 must be at least 1"),
+    ("[tune.space]", "optim.lrr = { low = 0.001, high = 0.1 }", "config [tune.space] optim.lrr: unknown key"),
+    ("[tune.space]", "optim.name = ['adam', 'adamm']", "config [tune.space] optim.name: choice 'adamm'"),
+    ("[tune.space]", "optim.lr = { low = 0.0, high = 0.1, log = true }", "config [tune.space] optim.lr: "),
+    ("[tune.space]", "optim.lr = { low = 0.1 }", "config [tune.space] optim.lr: a range needs both low and high"),
+    ("[tune.space]", "optim.lr = { low = 0.001, high = 0.1, lg = true }", "config [tune.space] optim.lr: unknown key 'lg'"),
+    ("[tune.space]", "model.activation = ['relu', 'swish']", "config [tune.space] model.activation: choice 'swish'"),
+    ("[tune.space]", "optim.momentum = { low = 0.5, high = 0.9 }", "optim.momentum: bound 0.5: config [optim] momentum: adam has no momentum"),
+    ("[tune.space]", "model.depth = { low = 0.5, high = 3.0 }", "config [tune.space] model.depth: expected integers"),
+])
+def test_config_errors_name_the_key(tmp_path, section, text, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"{section}\n{text}\n")
+    with pytest.raises(ConfigError) as err:
+        load_tune_config(path)
+    assert expected in str(err.value)
+
+
+def test_cli_config_error_exits_2_with_one_line(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text("[tune.space]\noptim.name = ['adam', 'adamm']\n")
+    assert main(["tune", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gradwise tune: error: config [tune.space] optim.name") and "\n" not in err
+
+
+def test_trial_config_maps_architecture_keys():
+    cfg, arch = trial_config(BASE, {"model.width": 24, "model.depth": 3, "optim.lr": 0.05})
+    assert cfg["model"]["hidden"] == [24, 24, 24] and cfg["optim"]["lr"] == 0.05
+    cfg, arch = trial_config(BASE, {"model.kind": "cnn", "model.filters": 6, "model.depth": 1})
+    assert (arch.kind, arch.filters, arch.depth) == ("cnn", 6, 1)
+    from gradwise.tune.config import build_tune_data
+    from gradwise.tune.models import build_trial_model
+
+    data, _ = build_tune_data(cfg)
+    model, _ = build_trial_model(cfg, arch, data)
+    assert type(model[0]).__name__ == "Conv2d" and model[0].out_channels == 6
+
+
+# ============================================================================= diagnosis notes
+def test_notes_read_like_the_issue():
+    assert verdict_note("overfit", 14, 30) == "overfit from epoch 14"
+    dead = {"name": "dead_relu", "status": "warn", "evidence": {"dead_fraction": {"1": 0.1, "3": 0.62}, "layers": ["3"]}}
+    assert check_note(dead) == "dead ReLUs 62% in layer 2"
+    diverged = {"name": "learning_rate", "status": "fail", "evidence": {"symptom": "divergence"}}
+    assert check_note(diverged) == "diverged: lr too high"
+    notes = trial_notes({"verdict": "overfit", "diagnosis_best_epoch": 14, "epochs_run": 30, "checks": [dead, diverged]})
+    assert notes == ["overfit from epoch 14", "dead ReLUs 62% in layer 2", "diverged: lr too high"]
+
+
+# ============================================================================= a search and its outputs
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """One search with a hopeless and a too-high learning rate among the choices, pictures and report on."""
+    run_dir = tmp_path_factory.mktemp("tune-report")
+    space = SearchSpace({"optim.name": ["sgd"], "optim.lr": [3.0, 0.3, 0.03], "model.width": [16, 32]})
+    result = tune(None, base=BASE, space=space, run_dir=run_dir, n_trials=6, sampler="grid", pruner="none",
+                  seed=0, test_fraction=0.2, progress=False, report=True)
+    return result
+
+
+def test_results_table_has_a_diagnosis_per_trial(searched):
+    rows = searched.rows
+    assert len(rows) == 6 and all(r.state == "complete" for r in rows)
+    assert all(r.notes for r in rows)                               # every trial says something
+    assert all(r.verdict is not None for r in rows)                 # 6 epochs: the curves are diagnosed
+    wild = [r for r in rows if r.params["optim.lr"] == 3.0]
+    assert any("lr too high" in n or "diverged" in n for r in wild for n in r.notes), [r.notes for r in wild]
+    table = searched.table()
+    for r in rows:
+        assert r.diagnosis.split(";")[0] in table
+    assert searched.best is not None and searched.best.params["optim.lr"] != 3.0
+    saved = json.loads((searched.run_dir / "results.json").read_text())
+    assert {t["number"] for t in saved["trials"]} == set(range(6)) and all(t["diagnosis"] for t in saved["trials"])
+    header = (searched.run_dir / "results.csv").read_text().splitlines()[0]
+    assert "optim.lr" in header and "diagnosis" in header and "verdict" in header
+
+
+def test_pictures_and_report_are_written(searched):
+    run_dir = searched.run_dir
+    for name in ("objective_vs_params", "top_trials_curves", "param_importance", "optimization_history"):
+        png = (run_dir / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
+    page = (run_dir / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 4
+    assert "Best trial" in page and "dead" in page.lower() or "lr too high" in page
+    assert searched.importance and abs(sum(searched.importance.values()) - 1) < 1e-6
+
+
+def test_test_split_is_scored_once_for_the_best_trial(searched):
+    test = searched.test
+    assert test["trial"] == searched.best.number and 0 <= test["test_accuracy"] <= 1 and test["samples"] == 60
+    assert json.loads((searched.run_dir / "test.json").read_text()) == test
+
+
+# ============================================================================= reproducibility, pruning, resume, parallel
+def test_same_seed_same_search_other_seed_other_search(tmp_path):
+    a = small(tmp_path / "a", sampler="tpe")
+    b = small(tmp_path / "b", sampler="tpe")
+    c = small(tmp_path / "c", sampler="tpe", seed=1)
+    assert signature(a) == signature(b)
+    assert [p for p, _ in signature(a)] != [p for p, _ in signature(c)]
+
+
+def test_median_pruner_prunes_hopeless_trials(tmp_path):
+    space = SearchSpace({"optim.name": ["sgd"], "optim.lr": Float(1e-5, 1e-1, log=True)})
+    result = small(tmp_path, space=space, n_trials=10, pruner="median")
+    pruned = [r for r in result.rows if r.state == "pruned"]
+    assert pruned, result.table()
+    for r in pruned:
+        assert r.epochs_run < BASE["train"]["epochs"] and r.pruned_at == r.epochs_run
+        assert any(n.startswith("pruned at epoch") for n in r.notes)
+    assert result.epochs() < 10 * BASE["train"]["epochs"]
+
+
+def test_resume_after_interrupt_finishes_the_same_trials(tmp_path, monkeypatch):
+    straight = small(tmp_path / "straight", n_trials=5, sampler="tpe")
+
+    import gradwise.train as train_module
+    calls = {"n": 0}
+    original = train_module.fit
+
+    def interrupting_fit(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt   # Ctrl-C in the middle of the third trial
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit", interrupting_fit)
+    with pytest.raises(KeyboardInterrupt):
+        small(tmp_path / "resumed", n_trials=5, sampler="tpe")
+    monkeypatch.setattr(train_module, "fit", original)
+    resumed = small(tmp_path / "resumed", n_trials=5, sampler="tpe")
+    assert signature(resumed) == signature(straight)
+    failed = [r for r in resumed.rows if r.state == "fail"]
+    assert len(failed) == 1 and failed[0].number == 2 and "interrupted" in failed[0].notes[0]
+
+
+def test_trial_of_a_killed_process_is_requeued_with_its_parameters(tmp_path):
+    cfg = load_tune_config(None, {"tune": {"seed": 0}})
+    storage = make_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = open_study(cfg, storage)
+    trial = study.ask()
+    lr = trial.suggest_float("optim.lr", 1e-4, 3e-2, log=True)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{2**22 + 12345}")   # a pid that does not exist
+    other = study.ask()
+    other.set_user_attr("worker", "another-machine:1")                          # not ours: left alone
+    assert reclaim_interrupted(study) == [0]
+    states = {t.number: t.state.name for t in study.get_trials()}
+    assert states == {0: "FAIL", 1: "RUNNING", 2: "WAITING"}
+    assert study.get_trials()[2].params == {"optim.lr": lr}
+
+
+def test_a_trial_started_after_the_budget_is_filled_is_discarded_untrained(tmp_path, monkeypatch):
+    """Two workers that read the trial count at the same moment both start a trial: the later-numbered one
+    must not train, count or appear in the table (the race once gave 5 trials for n_trials=4)."""
+    from gradwise.tune import runner
+    from gradwise.tune.results import collect_rows
+
+    cfg = load_tune_config(None, {"tune": {"seed": 0}})
+    storage = make_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = open_study(cfg, storage)
+    study.ask().set_user_attr("worker", "another-machine:1")          # the other worker's trial, still running
+    real_count = runner.trials_counted
+    reads = []
+
+    def stale_first_read(study_):                                     # this worker read the count too early
+        reads.append(study_)
+        return 0 if len(reads) == 1 else real_count(study_)
+
+    monkeypatch.setattr(runner, "trials_counted", stale_first_read)
+    assert runner.run_worker(cfg, tmp_path, storage, n_trials=1) == 1
+    late = study.get_trials()[1]
+    assert late.state.name == "FAIL" and late.user_attrs.get("surplus") and late.params == {}
+    assert real_count(study) == 1 and [r.number for r in collect_rows(study)] == [0]
+
+
+def test_parallel_workers_share_a_sqlite_study(tmp_path):
+    result = small(tmp_path, n_trials=4, n_jobs=2)
+    assert (tmp_path / "study.db").is_file()
+    assert len(result.rows) == 4 and all(r.state == "complete" for r in result.rows)
+    workers = {r.worker for r in result.rows}
+    assert all(w and not w.endswith(f":{os.getpid()}") for w in workers)     # run by worker processes
+    # the same trials as one process would run: each trial's draw depends only on (seed, trial index) and,
+    # for the random sampler, on nothing else
+    alone = small(tmp_path / "alone", n_trials=4, n_jobs=1)
+    assert sorted(map(repr, signature(result))) == sorted(map(repr, signature(alone)))
+
+
+def test_cli_runs_a_search_and_prints_the_table(tmp_path, capsys):
+    path = tmp_path / "search.toml"
+    path.write_text(SMALL_TOML)
+    assert main(["tune", str(path), "--out", str(tmp_path / "run"), "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "trials 3/3" in out and "best trial" in out and "diagnosis" in out
+    assert (tmp_path / "run" / "results.csv").is_file()
