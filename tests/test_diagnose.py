@@ -5,7 +5,8 @@
   step rows and empty cells, gradwise history.csv/.jsonl, TensorBoard events written here);
 * clear errors for short, broken or unrecognised histories;
 * the command line (text and JSON, exit status 2 on errors);
-* accuracy on the real training runs of tests/data/curve_runs (made by tests/data/make_curve_runs.py).
+* accuracy on the real training runs of tests/data/curve_runs (the tuning set), curve_runs_heldout and
+  curve_runs_final (new seeds and recipes; made by tests/data/make_curve_runs.py --set ...).
 """
 from __future__ import annotations
 
@@ -98,6 +99,50 @@ def test_best_epoch_resists_a_single_noise_dip() -> None:
     h["val_loss"][45] = 0.05          # one absurdly low validation value late in the run
     d = curves(h)
     assert d.verdict == "overfit" and d.best_epoch < 35
+
+
+def test_best_epoch_of_a_sharp_early_minimum_is_exact() -> None:
+    """A V that bottoms out at epoch 3 of 120 and climbs steeply: no wide window may blur it."""
+    e = np.arange(120)
+    t = _decay(120, 1.5, 0.01, 5)
+    v = 0.6 + 0.5 * np.abs(e - 2) ** 0.8 / 10 + _noise(120, 0.003, 3)
+    d = curves({"epoch": list(range(1, 121)), "loss": t.tolist(), "val_loss": v.tolist()})
+    assert d.verdict == "overfit" and abs(d.best_epoch - 3) <= 1
+
+
+def test_best_epoch_of_a_noisy_curve_follows_the_trend_not_a_noise_dip() -> None:
+    """A shallow parabola with noise 10x its epoch-to-epoch change: the smoothed minimum is near the
+    trend's (epoch 40), where the fixed 3-epoch median picked whichever dip was deepest."""
+    n = 150
+    e = np.arange(n)
+    t = _decay(n, 1.0, 0.05, 10)
+    misses = []
+    for seed in range(5):
+        v = 0.5 + 0.4 * ((e - 39) / n) ** 2 + _noise(n, 0.02, 10 + seed)
+        d = curves({"epoch": list(range(1, n + 1)), "loss": t.tolist(), "val_loss": v.tolist()})
+        misses.append(abs(d.best_epoch - 40))
+    assert np.median(misses) <= 12, misses
+
+
+def test_cv_smooth_adapts_its_width_to_the_noise() -> None:
+    from gradwise.diagnose.curves import cv_smooth
+    e = np.arange(100)
+    clean = 1 + ((e - 50) / 50) ** 2
+    _, narrow = cv_smooth(clean + _noise(100, 0.001, 0))
+    _, wide = cv_smooth(clean + _noise(100, 0.2, 0))
+    assert narrow < wide
+
+
+def test_strong_rise_through_a_noisy_validation_curve_is_overfitting() -> None:
+    """Noise alone (rule 3) must not hide a rise of many standard errors: it is overfitting."""
+    n = 120
+    e = np.arange(n)
+    t = _decay(n, 0.7, 0.05, 20) + _noise(n, 0.005, 0)
+    v = 0.6 + 0.8 * np.clip(e - 20, 0, None) / 100 + _noise(n, 0.1, 1)
+    d = curves({"epoch": list(range(1, n + 1)), "loss": t.tolist(), "val_loss": v.tolist()})
+    assert d.verdict == "overfit", (d.evidence, d.scores["val_rise_z"])
+    assert any("jumps around" in x for x in d.evidence)        # the noise is still reported
+    assert 10 <= d.best_epoch <= 32
 
 
 def test_best_epoch_uses_the_files_numbering() -> None:
@@ -400,7 +445,7 @@ def _bench():
 
 
 def test_accuracy_on_real_training_runs() -> None:
-    """>= 90 % of verdicts and >= 90 % of overfit stop epochs right on real PyTorch runs."""
+    """>= 90 % of verdicts and >= 90 % of overfit stop epochs right on the tuning set of real PyTorch runs."""
     bench = _bench()
     results = bench.evaluate(RUNS)
     labels = {r.label for r in results}
@@ -411,3 +456,47 @@ def test_accuracy_on_real_training_runs() -> None:
     assert s["best_epoch_accuracy"] >= 0.9, table
     assert all(r.error is None for r in results), [r.error for r in results if r.error]
     assert not math.isnan(s["best_epoch_accuracy"])
+
+
+def _held_out(name: str) -> tuple[list, dict, str]:
+    bench = _bench()
+    results = bench.evaluate(bench.SETS[name])
+    assert {r.label for r in results} == set(VERDICTS) and len(results) >= 100
+    assert all(r.error is None for r in results), [r.error for r in results if r.error]
+    s = bench.summary(results)
+    assert s["overfit_runs"] >= 25 and all(r.true_loss is not None for r in results if r.best_range)
+    return results, s, bench.confusion_table(results)
+
+
+def test_accuracy_on_held_out_real_training_runs() -> None:
+    """The bar on runs the thresholds were not chosen on (tests/data/curve_runs_heldout): new seeds plus
+    new models, datasets, schedules and batch sizes.  Scored against every run's built-in cause (no run
+    left out), stop epochs inside the band of the hidden true curve.  (This set's failures were studied
+    to improve the stop-epoch locator, so it is no longer untouched: see the final set below.)"""
+    _, s, table = _held_out("heldout")
+    assert s["verdict_accuracy"] >= 0.9, table
+    assert s["best_epoch_accuracy"] >= 0.9, table
+    for verdict, (right, total) in s["recall"].items():     # no class may be sacrificed for the others
+        assert right / total >= 0.75, (verdict, right, total, table)
+
+
+def test_accuracy_on_final_untouched_runs_does_not_regress() -> None:
+    """tests/data/curve_runs_final was made after the method was frozen and never used to change it.
+    Measured at the freeze: 89.7 % of verdicts (104 of 116) and 90.0 % of stop epochs (27 of 30) - the
+    honest figure, just under the 90 % bar for verdicts.  Tuning the method on this set would make the
+    figure meaningless; this test only guards against regressions."""
+    _, s, table = _held_out("final")
+    assert s["verdict_accuracy"] >= 0.85, table
+    assert s["best_epoch_accuracy"] >= 0.85, table
+    for verdict, (right, total) in s["recall"].items():
+        assert right / total >= 0.75, (verdict, right, total, table)
+
+
+def test_bench_scores_a_stop_epoch_by_the_band_not_the_span() -> None:
+    """A true curve that dips twice: the epochs between the dips are in the labelled span but far above
+    the minimum, and stopping there is not right."""
+    bench = _bench()
+    true = [1.0, 0.6, 0.5, 0.6, 0.9, 0.9, 0.6, 0.5, 0.6, 1.0, 1.2, 1.4]
+    r = bench.Result("x", "overfit", [2, 7], None, true_loss=true, first_epoch=0)
+    assert r._stop_ok(2) and r._stop_ok(7) and not r._stop_ok(5)
+    assert r.regret(2) == pytest.approx(0.0, abs=0.02) and r.regret(5) > 0.3
