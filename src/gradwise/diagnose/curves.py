@@ -571,11 +571,11 @@ class _Evidence:
     def val_stable(self, best: Any) -> str:
         f = self.f
         return (f"validation loss fell from {f['val_start']:.4g} to {f['val_end']:.4g} and stayed there "
-                f"(lowest {f['val_best']:.4g} at epoch {best}, end only {max(f['val_rise'], 0):.0%} above it)")
+                f"(smoothed curve lowest {f['val_best']:.4g} at epoch {best}, end only {max(f['val_rise'], 0):.0%} above it)")
 
     def val_rise(self, best: Any) -> str:
         f = self.f
-        return (f"validation loss bottomed out at {f['val_best']:.4g} at epoch {best} and then rose "
+        return (f"validation loss (smoothed) bottomed out at {f['val_best']:.4g} at epoch {best} and then rose "
                 f"to {f['val_end']:.4g}: {f['val_rise']:.0%} above its best, {f['val_rise_range']:.0%} of the loss range, "
                 f"{f['val_rise_z']:.1f} times the uncertainty its epoch-to-epoch noise leaves")
 
