@@ -1,4 +1,4 @@
-"""torchvision's AlexNet, VGG and ResNet-18 re-declared with torch.nn (torchvision is not installed here).
+"""torchvision's AlexNet, VGG and ResNet-18/34/50 re-declared with torch.nn (torchvision is not installed here).
 
 Copied in structure (module names, layer order, hyper-parameters) from torchvision/models/
 alexnet.py, vgg.py and resnet.py, so their state dicts have torchvision's keys and shapes.
@@ -98,6 +98,35 @@ class BasicBlock(nn.Module):
         return self.relu(out)
 
 
+class Bottleneck(nn.Module):
+    # torchvision's Bottleneck with groups=1, base_width=64, dilation=1 (so width == planes):
+    # the stride is on the 3x3 conv (ResNet v1.5)
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        width = planes
+        self.conv1 = conv1x1(inplanes, width)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = conv3x3(width, width, stride)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = conv1x1(width, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
 class ResNet(nn.Module):
     def __init__(self, block, layers, num_classes=1000):
         super().__init__()
@@ -136,6 +165,10 @@ def resnet18(num_classes=1000):
 
 def resnet34(num_classes=1000):
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes)
+
+
+def resnet50(num_classes=1000):
+    return ResNet(Bottleneck, [3, 4, 6, 3], num_classes)
 
 
 def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -204,8 +204,8 @@ def test_conv2d_layer_validation():
         nn.Conv2d(3, 6, 3, groups=2)
     with pytest.raises(ValueError, match="strided"):
         nn.Conv2d(3, 6, 3, stride=2, padding="same")
-    with pytest.raises(NotImplementedError, match="reflect"):
-        nn.Conv2d(3, 6, 3, padding_mode="reflect")
+    with pytest.raises(ValueError, match="padding_mode must be one of"):
+        nn.Conv2d(3, 6, 3, padding_mode="mirror")
 
 
 def test_pool_layers_match_torch_and_repr():

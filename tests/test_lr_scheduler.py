@@ -27,6 +27,21 @@ def decay_095(epoch):
     return 0.95
 
 
+def damped(x):
+    """A custom CyclicLR amplitude scale, of the iteration."""
+    return 1.0 / (1.0 + 0.05 * x)
+
+
+class HalvingScale:
+    """A callable object as CyclicLR's scale_fn: its attributes go into the scheduler's state_dict."""
+
+    def __init__(self, base=0.5):
+        self.base = base
+
+    def __call__(self, cycle):
+        return self.base ** (cycle - 1)
+
+
 def make_optimizers(opt_name="SGD", groups=1):
     """The same optimizer (one or two param groups) in gradwise and in torch."""
     kwargs = {"lr": 0.1, "momentum": 0.9} if opt_name == "SGD" else {"lr": 0.01}
@@ -67,6 +82,22 @@ SCHEDULES = {
         milestones=[4, 12])),
     "ChainedScheduler": ("SGD", 1, lambda m, o: m.ChainedScheduler(
         [m.ConstantLR(o, factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)])),
+    "CyclicLR-triangular-SGD": ("SGD", 1, lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4)),
+    "CyclicLR-triangular2-groups": ("SGD", 2, lambda m, o: m.CyclicLR(
+        o, base_lr=[0.01, 0.02], max_lr=[0.1, 0.3], step_size_up=3, step_size_down=5, mode="triangular2",
+        base_momentum=[0.8, 0.85], max_momentum=[0.9, 0.99])),
+    "CyclicLR-exp_range-Adam": ("Adam", 1, lambda m, o: m.CyclicLR(
+        o, base_lr=0.001, max_lr=0.01, step_size_up=5, mode="exp_range", gamma=0.95, base_momentum=0.85,
+        max_momentum=0.95)),
+    "CyclicLR-no-momentum": ("Adam", 2, lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.004, step_size_up=2,
+                                                                 step_size_down=7, cycle_momentum=False)),
+    "CyclicLR-scale_fn-iterations": ("SGD", 1, lambda m, o: m.CyclicLR(
+        o, base_lr=0.05, max_lr=0.5, step_size_up=6, scale_fn=damped, scale_mode="iterations")),
+    "CyclicLR-scale_fn-object": ("SGD", 1, lambda m, o: m.CyclicLR(
+        o, base_lr=0.05, max_lr=0.5, step_size_up=2, step_size_down=3, scale_fn=HalvingScale(0.7))),
+    "CosineAnnealingWarmRestarts": ("SGD", 1, lambda m, o: m.CosineAnnealingWarmRestarts(o, T_0=7)),
+    "CosineAnnealingWarmRestarts-T_mult": ("SGD", 2, lambda m, o: m.CosineAnnealingWarmRestarts(
+        o, T_0=3, T_mult=2, eta_min=0.001)),
 }
 
 
@@ -125,7 +156,8 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs):
 
 
 @pytest.mark.parametrize("name", ["StepLR", "CosineAnnealingLR-restarts", "OneCycleLR-cos-SGD", "SequentialLR",
-                                  "LambdaLR"])
+                                  "LambdaLR", "CyclicLR-triangular2-groups", "CyclicLR-exp_range-Adam",
+                                  "CyclicLR-scale_fn-object", "CosineAnnealingWarmRestarts-T_mult"])
 def test_scheduler_state_dict_round_trip(name):
     opt_name, groups, build = SCHEDULES[name]
     g_opt, _ = make_optimizers(opt_name, groups)
@@ -198,3 +230,66 @@ def test_errors():
         for _ in range(3):
             g_opt.step()
             sched.step()
+
+
+# ---------------------------------------------------------------------------- CyclicLR, warm restarts
+def test_cyclic_lr_state_dict_is_picklable_and_keeps_a_callable_object_s_attributes():
+    import pickle
+
+    g_opt, _ = make_optimizers("SGD")
+    sched = glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=0.1, step_size_up=3, mode="exp_range", gamma=0.9)
+    state = pickle.loads(pickle.dumps(sched.state_dict()))
+    assert "_scale_fn_ref" not in state and state["_scale_fn_custom"] is None
+    obj = HalvingScale(0.3)
+    g_opt, _ = make_optimizers("SGD")
+    sched = glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=0.1, scale_fn=obj)
+    assert sched.state_dict()["_scale_fn_custom"] == {"base": 0.3}
+    g_opt, _ = make_optimizers("SGD")
+    other = glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=0.1, scale_fn=HalvingScale(0.9))
+    other.load_state_dict(sched.state_dict())
+    assert other._scale_fn_custom.base == 0.3
+    g_opt, _ = make_optimizers("SGD")
+    lam = glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=0.1, scale_fn=lambda x: 1.0)
+    assert pickle.loads(pickle.dumps(lam.state_dict()))["_scale_fn_custom"] is None
+
+
+@pytest.mark.parametrize("T_0,T_mult,eta_min", [(4, 1, 0.0), (3, 2, 0.01), (2, 3, 0.0)])
+def test_warm_restarts_fractional_epochs_match_torch(T_0, T_mult, eta_min):
+    """``step(epoch + i / iters)`` after every batch, then plain ``step()`` calls, then a jump."""
+    g_opt, t_opt = make_optimizers("SGD", 2)
+    g_sched = glrs.CosineAnnealingWarmRestarts(g_opt, T_0, T_mult, eta_min)
+    t_sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(t_opt, T_0, T_mult, eta_min)
+    iters = 4
+    for epoch in range(12):
+        for i in range(iters):
+            g_opt.step()
+            t_opt.step()
+            g_sched.step(epoch + i / iters)
+            t_sched.step(epoch + i / iters)
+            assert g_sched.get_last_lr() == t_sched.get_last_lr(), (epoch, i)
+            assert (g_sched.T_cur, g_sched.T_i, g_sched.last_epoch) == (t_sched.T_cur, t_sched.T_i, t_sched.last_epoch)
+    for call in [None, None, 26, None, 5.5, None, 0, None]:
+        g_sched.step(call)
+        t_sched.step(call)
+        assert g_sched.get_last_lr() == t_sched.get_last_lr(), call
+        assert (g_sched.T_cur, g_sched.T_i) == (t_sched.T_cur, t_sched.T_i)
+
+
+def test_cyclic_and_warm_restart_errors():
+    g_opt, _ = make_optimizers("SGD")
+    with pytest.raises(ValueError, match="momentum or beta1.*Adagrad"):
+        glrs.CyclicLR(goptim.Adagrad([Parameter(gradwise.zeros(2))]), base_lr=0.01, max_lr=0.1)
+    glrs.CyclicLR(goptim.Adagrad([Parameter(gradwise.zeros(2))]), base_lr=0.01, max_lr=0.1, cycle_momentum=False)
+    with pytest.raises(ValueError, match="mode 'sawtooth' is invalid"):
+        glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=0.1, mode="sawtooth")
+    with pytest.raises(ValueError, match="step_size_up must be > 0.*step_size_up=0"):
+        glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=0.1, step_size_up=0)
+    with pytest.raises(ValueError, match="max_lr must have the same length"):
+        glrs.CyclicLR(g_opt, base_lr=0.01, max_lr=[0.1, 0.2])
+    with pytest.raises(ValueError, match="positive integer T_0, but got 0"):
+        glrs.CosineAnnealingWarmRestarts(g_opt, T_0=0)
+    with pytest.raises(ValueError, match="T_mult >= 1, but got 1.5"):
+        glrs.CosineAnnealingWarmRestarts(g_opt, T_0=3, T_mult=1.5)
+    sched = glrs.CosineAnnealingWarmRestarts(g_opt, T_0=3)
+    with pytest.raises(ValueError, match="non-negative epoch, but got -1"):
+        sched.step(-1)

@@ -19,14 +19,15 @@ it is there (:mod:`gradwise.models.pretrained`), so the lecture's
 ``alexnet()``           AlexNet (Krizhevsky et al., 2012), torchvision's variant
 ``vgg11()``, ``vgg11_bn()``   VGG-11 (Simonyan & Zisserman, 2014), configuration "A"
 ``resnet18()``, ``resnet34()``  ResNet (He et al., 2015) with BasicBlock
+``resnet50()``          ResNet-50 with Bottleneck blocks
 =====================  =============================================================
 """
 from gradwise.models.alexnet import AlexNet, alexnet
 from gradwise.models.lenet import LeNet5, lenet5
 from gradwise.models.mlp import mlp
-from gradwise.models.resnet import BasicBlock, ResNet, resnet18, resnet34
+from gradwise.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from gradwise.models.vgg import VGG, vgg11, vgg11_bn
 from gradwise.models.weights import load, load_into, save
 
 __all__ = ["mlp", "LeNet5", "lenet5", "AlexNet", "alexnet", "VGG", "vgg11", "vgg11_bn", "ResNet", "BasicBlock",
-           "resnet18", "resnet34", "save", "load", "load_into"]
+           "Bottleneck", "resnet18", "resnet34", "resnet50", "save", "load", "load_into"]

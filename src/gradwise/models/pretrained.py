@@ -25,6 +25,7 @@ TORCHVISION_FILES = {
     "vgg11_bn": "vgg11_bn-6002323d.pth",
     "resnet18": "resnet18-f37072fd.pth",
     "resnet34": "resnet34-b627a593.pth",
+    "resnet50": "resnet50-0676ba61.pth",
 }
 
 

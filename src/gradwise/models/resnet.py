@@ -1,14 +1,17 @@
-"""ResNet (He, Zhang, Ren & Sun, 2015) with BasicBlock, as torchvision builds ResNet-18/34.
+"""ResNet (He, Zhang, Ren & Sun, 2015) as torchvision builds it: ResNet-18/34 with BasicBlock,
+ResNet-50 with Bottleneck.
 
 ``conv1`` (7x7, stride 2) -> ``bn1`` -> ``relu`` -> ``maxpool`` -> ``layer1`` .. ``layer4``
-(stages of BasicBlocks with 64, 128, 256, 512 maps; each later stage halves the resolution
-and its first block projects the shortcut with ``downsample`` = 1x1 conv + BatchNorm2d) ->
-``avgpool`` (1x1) -> ``fc``.  Initialisation as torchvision (Kaiming normal, fan_out, for the
-convolutions; BatchNorm weight 1, bias 0; optionally zero-init of each block's last BN).
+(stages of blocks with 64, 128, 256, 512 planes, times the block's ``expansion`` maps out;
+each later stage halves the resolution, and the first block of a stage projects the shortcut
+with ``downsample`` = 1x1 conv + BatchNorm2d when the shape changes) -> ``avgpool`` (1x1) ->
+``fc``.  Initialisation as torchvision (Kaiming normal, fan_out, for the convolutions;
+BatchNorm weight 1, bias 0; optionally zero-init of each block's last BN).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Union
 
 from gradwise import nn
 from gradwise.tensor.tensor import Tensor
@@ -47,10 +50,45 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
+class Bottleneck(nn.Module):
+    """1x1 conv (reduce to ``planes``) -> 3x3 conv (carries the stride) -> 1x1 conv (expand to
+    4 * ``planes``), each followed by BatchNorm, ReLU between; the (possibly projected) input is
+    added before the last ReLU.
+
+    Squeezing the 3x3 convolution between two cheap 1x1 ones is what makes the 50-layer net
+    affordable; the stride sits on the 3x3 conv as in torchvision (ResNet "v1.5"), not on the
+    first 1x1 as in the original paper.
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv1 = conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+Block = Union[type[BasicBlock], type[Bottleneck]]
+
+
 class ResNet(nn.Module):
     """The ResNet trunk for a block type and the number of blocks per stage."""
 
-    def __init__(self, block: type[BasicBlock], layers: Sequence[int], num_classes: int = 1000,
+    def __init__(self, block: Block, layers: Sequence[int], num_classes: int = 1000,
                  zero_init_residual: bool = False, in_channels: int = 3) -> None:
         super().__init__()
         self.inplanes = 64
@@ -72,10 +110,12 @@ class ResNet(nn.Module):
                 nn.init.constant_(m.bias, 0)
         if zero_init_residual:  # each residual branch starts as zero, so each block as the identity
             for m in self.modules():
-                if isinstance(m, BasicBlock):
+                if isinstance(m, Bottleneck):
+                    nn.init.constant_(m.bn3.weight, 0)
+                elif isinstance(m, BasicBlock):
                     nn.init.constant_(m.bn2.weight, 0)
 
-    def _make_layer(self, block: type[BasicBlock], planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+    def _make_layer(self, block: Block, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
@@ -104,4 +144,13 @@ def resnet34(num_classes: int = 1000, zero_init_residual: bool = False, *, weigh
     """ResNet-34: BasicBlocks [3, 4, 6, 3], torchvision's layout and initialisation (weights: see
     :mod:`gradwise.models.pretrained`)."""
     return apply_weights(ResNet(BasicBlock, [3, 4, 6, 3], num_classes, zero_init_residual), "resnet34", weights,
+                         pretrained)
+
+
+def resnet50(num_classes: int = 1000, zero_init_residual: bool = False, *, weights: PathLike | None = None,
+             pretrained: bool = False) -> ResNet:
+    """ResNet-50: Bottlenecks [3, 4, 6, 3] (2048 features before ``fc``), torchvision's layout and
+    initialisation (weights: see :mod:`gradwise.models.pretrained`; torchvision's file is
+    ``resnet50-0676ba61.pth``, its original ImageNet weights)."""
+    return apply_weights(ResNet(Bottleneck, [3, 4, 6, 3], num_classes, zero_init_residual), "resnet50", weights,
                          pretrained)

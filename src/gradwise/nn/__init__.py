@@ -5,6 +5,9 @@ from gradwise.nn.containers import ModuleDict, ModuleList, Sequential
 from gradwise.nn import functional, init
 from gradwise.nn.linear import Identity, Linear
 from gradwise.nn.conv import Conv2d
+from gradwise.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d,
+                                  ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
+                                  ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)
 from gradwise.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from gradwise.nn.activation import ELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from gradwise.nn.maxout import Maxout

@@ -10,8 +10,11 @@ from gradwise.tensor.tensor import Tensor
 class Conv2d(Module):
     """Cross-correlates an (N, in_channels, H, W) input with (out_channels, in_channels/groups, kH, kW) filters.
 
-    stride, padding (int, pair, "valid" or "same"), dilation and groups as `F.conv2d`; only
-    padding_mode="zeros" is implemented. Initialised as PyTorch (kaiming_uniform_ with a=sqrt(5),
+    stride, padding (int, pair, "valid" or "same"), dilation and groups as `F.conv2d`.
+    padding_mode: "zeros" (the convolution's own zero padding), or "reflect", "replicate",
+    "circular": as in PyTorch, the input is first padded with `F.pad` in that mode by the
+    `padding` amounts (for "same", the odd extra row/column at the bottom/right) and then
+    convolved without padding. Initialised as PyTorch (kaiming_uniform_ with a=sqrt(5),
     bias U[-1/sqrt(fan_in), 1/sqrt(fan_in)] with fan_in = in_channels/groups * kH * kW).
     """
 
@@ -27,9 +30,6 @@ class Conv2d(Module):
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"padding_mode must be one of ['zeros', 'reflect', 'replicate', 'circular'], "
                              f"but got padding_mode='{padding_mode}'")
-        if padding_mode != "zeros":
-            raise NotImplementedError(f"Conv2d: padding_mode='{padding_mode}' is not implemented in gradwise "
-                                      "(only 'zeros')")
         if isinstance(padding, str):
             if padding not in ("valid", "same"):
                 raise ValueError(f"Invalid padding string '{padding}', should be one of ['valid', 'same']")
@@ -40,6 +40,7 @@ class Conv2d(Module):
         self.stride, self.dilation = F._pair(stride, "stride", "Conv2d"), F._pair(dilation, "dilation", "Conv2d")
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding", "Conv2d")
         self.groups, self.padding_mode = groups, padding_mode
+        self._reversed_padding_repeated_twice = self._reversed_padding(self.padding)
         self.output_padding, self.transposed = (0, 0), False
         self.weight = empty_parameter((out_channels, in_channels // groups) + self.kernel_size, device, dtype)
         if bias:
@@ -48,10 +49,29 @@ class Conv2d(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
+    def _reversed_padding(self, padding) -> list[int]:
+        """The padding as `F.pad` takes it, (left, right, top, bottom), for the non-zeros modes.
+
+        "same" pads d * (k - 1) in total per dim, the larger half at the end (right/bottom),
+        which is where `F.conv2d`'s own "same" puts it; "valid" pads nothing.
+        """
+        if isinstance(padding, str):
+            if padding == "valid":
+                return [0, 0, 0, 0]
+            reversed_padding = []
+            for k, d in zip(reversed(self.kernel_size), reversed(self.dilation)):
+                total = d * (k - 1)
+                reversed_padding += [total // 2, total - total // 2]
+            return reversed_padding
+        return [padding[1], padding[1], padding[0], padding[0]]
+
     def reset_parameters(self) -> None:
         reset_affine(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        if self.padding_mode != "zeros":
+            padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
+            return F.conv2d(padded, self.weight, self.bias, self.stride, (0, 0), self.dilation, self.groups)
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
     def extra_repr(self) -> str:
@@ -64,5 +84,7 @@ class Conv2d(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         return s
 

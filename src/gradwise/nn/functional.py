@@ -9,7 +9,7 @@ which is what code that uses the return value (`x = F.relu(x, inplace=True)`) ex
 from __future__ import annotations
 
 import warnings
-from typing import Tuple, Union
+from typing import Sequence, Tuple, Union
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from gradwise.ops import embedding as E
 from gradwise.ops import linalg
 from gradwise.ops import loss as L
 from gradwise.ops import normalization as N
+from gradwise.ops import pad as PAD
 from gradwise.ops import pool as P
 from gradwise.tensor.tensor import Tensor, _float, as_tensor
 
@@ -154,6 +155,99 @@ def _string_padding(x: Tensor, padding: str, kernel, stride, dilation):
     if any(extra):
         x = C.ZeroPad2d.apply(x, pad=(0, extra[1], 0, extra[0]))
     return x, left
+
+
+# ---------------------------------------------------------------------------- padding
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_ints(pad: Sequence[int]) -> tuple[int, ...]:
+    """The pad argument as a tuple of ints (a float would silently truncate, so it is an error)."""
+    try:
+        values = tuple(pad)
+    except TypeError:
+        raise TypeError(f"pad: the padding must be a tuple of ints (left, right, top, bottom, ...), "
+                        f"got {pad!r}") from None
+    for i, v in enumerate(values):
+        if not isinstance(v, (int, np.integer)):
+            raise TypeError(f"pad: the padding must be a tuple of ints, but element {i} of {pad!r} is "
+                            f"{type(v).__name__} {v!r}")
+    return tuple(int(v) for v in values)
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad the last dims of `input`, PyTorch's ``F.pad``.
+
+    `pad` lists (before, after) pairs starting from the last dim and moving backwards:
+    ``(left, right)`` pads the last dim, ``(left, right, top, bottom)`` the last two, and so on.
+    Negative values crop.
+
+    mode:
+      * "constant": fill with `value` (default 0); any number of dims, up to all of them.
+      * "reflect": mirror at the edges without repeating the edge element; each width must be
+        smaller than the dim it pads.
+      * "replicate": repeat the edge element.
+      * "circular": wrap around (the left border continues from the right end); each width
+        can be at most the dim size.
+      The last three pad the last 1, 2 or 3 dims of a 2-D/3-D, 3-D/4-D or 4-D/5-D input
+      (the leading one or two dims are batch and channels), as PyTorch supports them.
+
+    The gradient of reflect/replicate/circular padding adds the gradient of each border
+    position into the input position it was copied from.
+    """
+    widths = _pad_ints(pad)
+    shape = tuple(input.shape)
+    ndim = len(shape)
+    if len(widths) % 2:
+        raise RuntimeError(f"pad: the padding length must be divisible by 2 ((before, after) pairs from the last "
+                           f"dim backwards), got pad={widths}")
+    if len(widths) > 2 * ndim:
+        raise RuntimeError(f"pad: the padding length must be at most twice the number of dims, got "
+                           f"pad={widths} (length {len(widths)}) for input of shape {shape} ({ndim} dims)")
+    if mode not in _PAD_MODES:
+        raise NotImplementedError(f"pad: unrecognised padding mode {mode!r}; expected one of "
+                                  f"{', '.join(repr(m) for m in _PAD_MODES)}")
+    pairs = len(widths) // 2
+    # per_dim[d] = (before, after) for the padded dims, counted from the last dim backwards
+    per_dim = {ndim - 1 - i: (widths[2 * i], widths[2 * i + 1]) for i in range(pairs)}
+    if mode == "constant":
+        for d, (before, after) in per_dim.items():
+            if shape[d] + before + after < 0:
+                raise RuntimeError(f"pad: dim {d} of the input (shape {shape}) has size {shape[d]}; with padding "
+                                   f"({before}, {after}) the output size would be {shape[d] + before + after}, "
+                                   "but it must be >= 0 (negative padding crops at most the whole dim)")
+        all_widths = tuple(per_dim.get(d, (0, 0)) for d in range(ndim))
+        return PAD.ConstantPad.apply(input, widths=all_widths, value=0 if value is None else value)
+
+    if value is not None and value != 0:
+        raise RuntimeError(f"pad: padding mode {mode!r} doesn't take a value argument (got value={value}); "
+                           "only mode='constant' fills with a value")
+    if pairs not in (1, 2, 3) or ndim not in (pairs + 1, pairs + 2):
+        raise NotImplementedError(
+            f"pad: {mode} padding with pad={widths} (length {len(widths)}) is not supported for a {ndim}-D input "
+            f"of shape {shape}. Supported: length 2 (last dim) for 2-D or 3-D inputs, length 4 (last 2 dims) for "
+            "3-D or 4-D inputs, length 6 (last 3 dims) for 4-D or 5-D inputs")
+    plan = []
+    for d, (before, after) in sorted(per_dim.items()):
+        size = shape[d]
+        where = f"dim {d} of size {size} (input shape {shape})"
+        if mode == "reflect" and (before >= size or after >= size):
+            raise RuntimeError(f"pad: reflect padding must be smaller than the dim it pads, but got padding "
+                               f"({before}, {after}) for {where}")
+        if mode == "circular" and (before > size or after > size):
+            raise RuntimeError(f"pad: circular padding ({before}, {after}) for {where} would wrap around more than "
+                               "once; each width can be at most the dim size")
+        out_size = size + before + after
+        kept = size - max(-before, 0) - max(-after, 0)
+        if mode in ("reflect", "replicate") and (size == 0 or out_size < 1):
+            raise RuntimeError(f"pad: {mode} padding ({before}, {after}) of {where} would give an output size of "
+                               f"{out_size}; the dim must be non-empty and the output at least 1")
+        if mode == "circular" and (out_size < 0 or (kept <= 0 and out_size > 0)):
+            raise RuntimeError(f"pad: circular padding ({before}, {after}) of {where} leaves {max(kept, 0)} "
+                               f"elements to wrap around for an output size of {out_size}")
+        if before or after:
+            plan.append((d, PAD.source_index(mode, size, before, after), size))
+    return PAD.IndexPad.apply(input, plan=tuple(plan))
 
 
 # ---------------------------------------------------------------------------- pooling

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import types
 import warnings
+from functools import partial
 from bisect import bisect_right
 from collections import Counter
 from typing import Any, Callable, Iterable, Literal, Sequence, SupportsFloat
@@ -31,7 +32,7 @@ from gradwise.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
            "ExponentialLR", "SequentialLR", "PolynomialLR", "CosineAnnealingLR", "ChainedScheduler",
-           "ReduceLROnPlateau", "OneCycleLR"]
+           "ReduceLROnPlateau", "CyclicLR", "CosineAnnealingWarmRestarts", "OneCycleLR"]
 
 _EPOCH_DEPRECATION = ("The epoch parameter in `scheduler.step()` is deprecated (as in PyTorch): call "
                       "`scheduler.step()` once per epoch. With an epoch given, the closed form is used where "
@@ -656,6 +657,254 @@ class ReduceLROnPlateau(LRScheduler):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.__dict__.update(state_dict)
         self._init_is_better(mode=self.mode, threshold=self.threshold, threshold_mode=self.threshold_mode)
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates: the rate goes up and down between ``base_lr`` and ``max_lr``.
+
+    One cycle is ``step_size_up`` steps rising linearly from ``base_lr`` to ``max_lr`` and
+    ``step_size_down`` steps falling back; step it after every batch. Sweeping through a range
+    of rates instead of decaying one both explores and anneals, and needs no tuned decay
+    schedule. The amplitude ``max_lr - base_lr`` is scaled by a policy:
+
+    * ``"triangular"``: constant amplitude;
+    * ``"triangular2"``: the amplitude halves with every cycle;
+    * ``"exp_range"``: the amplitude is multiplied by ``gamma ** iteration``;
+    * or ``scale_fn(x)`` (in [0, 1]) of the cycle number (``scale_mode="cycle"``) or of the
+      iteration (``scale_mode="iterations"``), which overrides ``mode``.
+
+    With ``cycle_momentum`` (the default) the momentum (SGD's ``momentum``, Adam's ``beta1``)
+    moves the opposite way, from ``max_momentum`` at ``base_lr`` to ``base_momentum`` at
+    ``max_lr``: a large rate with a large momentum would overshoot.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        base_lr: lower rate of the cycle (one value or one per group); it replaces each
+            group's ``lr`` at construction.
+        max_lr: upper rate of the cycle (one value or one per group).
+        step_size_up: steps in the rising half of a cycle (default: 2000).
+        step_size_down: steps in the falling half (default: ``step_size_up``).
+        mode: ``"triangular"``, ``"triangular2"`` or ``"exp_range"`` (default: "triangular").
+        gamma: the base of ``"exp_range"`` (default: 1.0).
+        scale_fn: a custom amplitude scale, overriding ``mode`` (default: None).
+        scale_mode: ``"cycle"`` or ``"iterations"``, what ``scale_fn`` is a function of
+            (default: "cycle").
+        cycle_momentum: cycle the momentum inversely to the rate (default: True).
+        base_momentum: momentum at the peak rate (default: 0.8).
+        max_momentum: momentum at the lowest rate (default: 0.9).
+        last_epoch: the index of the last *batch* when resuming (default: -1).
+
+    Reference: Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017
+    (arXiv:1506.01186).
+    """
+
+    def __init__(self, optimizer: Optimizer, base_lr: float | list[float], max_lr: float | list[float],
+                 step_size_up: int = 2000, step_size_down: int | None = None,
+                 mode: Literal["triangular", "triangular2", "exp_range"] = "triangular", gamma: float = 1.0,
+                 scale_fn: Callable[[float], float] | None = None,
+                 scale_mode: Literal["cycle", "iterations"] = "cycle", cycle_momentum: bool = True,
+                 base_momentum: float | list[float] = 0.8, max_momentum: float | list[float] = 0.9,
+                 last_epoch: int = -1) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+        self.optimizer = optimizer
+        base_lrs = _format_param("base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for lr, group in zip(base_lrs, optimizer.param_groups):
+                group["lr"] = lr
+        self.max_lrs = _format_param("max_lr", optimizer, max_lr)
+        if step_size_up <= 0 or (step_size_down is not None and step_size_down < 0):
+            raise ValueError(f"CyclicLR: step_size_up must be > 0 and step_size_down >= 0, got "
+                             f"step_size_up={step_size_up}, step_size_down={step_size_down}")
+        step_size_up = float(step_size_up)
+        step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
+        self.total_size = step_size_up + step_size_down
+        self.step_ratio = step_size_up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode {mode!r} is invalid and scale_fn is None; expected mode "
+                             "'triangular', 'triangular2' or 'exp_range', or a scale_fn")
+        self.mode = mode
+        self.gamma = gamma
+        self._scale_fn_ref: Callable[[float], float]
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` option enabled "
+                                 f"({type(optimizer).__name__} has neither; pass cycle_momentum=False)")
+            self.use_beta1 = "betas" in optimizer.defaults
+            self.base_momentums = _format_param("base_momentum", optimizer, base_momentum)
+            self.max_momentums = _format_param("max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for m_momentum, b_momentum, group in zip(self.max_momentums, self.base_momentums,
+                                                         optimizer.param_groups):
+                    if self.use_beta1:
+                        group["betas"] = (m_momentum, *group["betas"][1:])
+                    else:
+                        group["momentum"] = m_momentum
+                    group["max_momentum"] = m_momentum
+                    group["base_momentum"] = b_momentum
+        super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        """Pick the built-in scale for ``mode`` (it fixes ``scale_mode``), unless a custom one is given."""
+        if self._scale_fn_custom is not None:
+            return
+        if self.mode == "triangular":
+            self._scale_fn_ref = self._triangular_scale_fn
+            self.scale_mode = "cycle"
+        elif self.mode == "triangular2":
+            self._scale_fn_ref = self._triangular2_scale_fn
+            self.scale_mode = "cycle"
+        elif self.mode == "exp_range":
+            self._scale_fn_ref = partial(self._exp_range_scale_fn, self.gamma)
+            self.scale_mode = "iterations"
+
+    def scale_fn(self, x: float) -> float:
+        """The amplitude scale at cycle (or iteration) ``x``."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        return self._scale_fn_ref(x)
+
+    @staticmethod
+    def _triangular_scale_fn(x: float) -> float:
+        return 1.0
+
+    @staticmethod
+    def _triangular2_scale_fn(x: float) -> float:
+        return 1 / (2.0 ** (x - 1))
+
+    @staticmethod
+    def _exp_range_scale_fn(gamma: float, x: float) -> float:
+        return gamma ** x
+
+    def get_lr(self) -> list[float]:
+        """The rates at batch ``last_epoch``; as a side effect, sets the cycled momentum."""
+        self._warn_if_outside_step()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle  # position within the cycle, in [0, 1)
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle) if self.scale_mode == "cycle" else self.scale_fn(self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            momentums = [max_momentum - (max_momentum - base_momentum) * scale_factor * scale
+                         for base_momentum, max_momentum in zip(self.base_momentums, self.max_momentums)]
+            for group, momentum in zip(self.optimizer.param_groups, momentums):
+                if self.use_beta1:
+                    group["betas"] = (momentum, *group["betas"][1:])
+                else:
+                    group["momentum"] = momentum
+        return lrs
+
+    def state_dict(self) -> dict[str, Any]:
+        """The state; a custom ``scale_fn`` is saved only when it is a callable object (its ``__dict__``)."""
+        state = {key: value for key, value in self.__dict__.items()
+                 if key not in ("optimizer", "_scale_fn_ref", "_scale_fn_custom")}
+        fn = self._scale_fn_custom
+        state["_scale_fn_custom"] = None
+        if fn is not None and not isinstance(fn, types.FunctionType):
+            state["_scale_fn_custom"] = fn.__dict__.copy()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        fn = state_dict.pop("_scale_fn_custom", None)
+        self.__dict__.update(state_dict)
+        if fn is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(fn)
+        self._init_scale_fn()
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    r"""Cosine annealing with warm restarts (SGDR)::
+
+        lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * T_cur / T_i)) / 2
+
+    where ``T_cur`` counts the epochs since the last restart and ``T_i`` is the length of the
+    current period: ``T_0`` at first, multiplied by ``T_mult`` at every restart. At a restart
+    the rate jumps back to ``initial_lr``, which kicks the weights out of a narrow minimum; the
+    minima reached at the end of each period are good snapshots.
+
+    ``step()`` advances one epoch; ``step(epoch)`` jumps to ``epoch``, which may be fractional
+    so the rate can follow the cosine within an epoch (``scheduler.step(epoch + i / iters)``
+    after batch ``i`` of ``iters``). The two can be interleaved.
+
+    Args:
+        optimizer: the wrapped optimizer.
+        T_0: epochs until the first restart (a positive int).
+        T_mult: factor by which the period grows after each restart (an int >= 1, default 1).
+        eta_min: minimal learning rate (default: 0).
+        last_epoch: the index of the last epoch (default: -1).
+
+    Reference: Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts",
+    ICLR 2017 (arXiv:1608.03983).
+    """
+
+    def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
+                 last_epoch: int = -1) -> None:
+        if not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"Expected positive integer T_0, but got {T_0}")
+        if not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"Expected integer T_mult >= 1, but got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(f"Expected float or int eta_min, but got {eta_min} of type {type(eta_min).__name__}")
+        self.T_0 = T_0
+        self.T_i = T_0
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_if_outside_step()
+        return [self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
+                for base_lr in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        """Advance one epoch, or jump to ``epoch`` (an int or a fraction, >= 0).
+
+        Unlike the other schedulers this takes an explicit epoch without a deprecation warning:
+        a fractional epoch is how the rate is updated after every batch.
+        """
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur = self.T_cur + 1
+            if self.T_cur >= self.T_i:
+                self.T_cur = self.T_cur % self.T_i
+                self.T_i = self.T_i * self.T_mult
+        else:
+            if epoch < 0:
+                raise ValueError(f"Expected non-negative epoch, but got {epoch}")
+            if epoch >= self.T_0:
+                if self.T_mult == 1:
+                    self.T_cur = epoch % self.T_0
+                else:
+                    # the number of completed periods: T_0 (1 + T_mult + ... + T_mult^(n-1)) <= epoch
+                    n = int(math.log((epoch / self.T_0 * (self.T_mult - 1) + 1), self.T_mult))
+                    self.T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                    self.T_i = self.T_0 * self.T_mult ** n
+            else:
+                self.T_i = self.T_0
+                self.T_cur = epoch
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = _group_values(self.optimizer, "lr")
 
 
 class OneCycleLR(LRScheduler):

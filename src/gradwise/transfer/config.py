@@ -59,7 +59,7 @@ def build_source(section: dict[str, Any]) -> Module:
 
     arch = section.get("arch")
     builders = {"small_cnn": small_cnn, **{n: getattr(models, n) for n in
-                                           ("lenet5", "alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet34")}}
+                                           ("lenet5", "alexnet", "vgg11", "vgg11_bn", "resnet18", "resnet34", "resnet50")}}
     if arch not in builders:
         raise ValueError(f"[source] arch must be one of {sorted(builders)}, got {arch!r}")
     kwargs = dict(section.get("args", {}))
