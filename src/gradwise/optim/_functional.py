@@ -68,45 +68,18 @@ def ema_square_(avg: np.ndarray, grad: np.ndarray, beta: float, tmp: np.ndarray)
 def add_scaled_(target: np.ndarray, array: np.ndarray, alpha: float, tmp: np.ndarray) -> None:
     """``target += alpha * array`` in place (``torch.add_(array, alpha=alpha)``).
 
-    On contiguous float arrays this is BLAS ``axpy`` (through SciPy when installed): one pass
-    over memory instead of NumPy's two (a multiply into ``tmp``, then an add), which is what
-    makes plain SGD's step as cheap as PyTorch's (``bench/optim_step.py``).
+    Two NumPy passes (a multiply into ``tmp``, then an add). BLAS ``axpy`` does it in one pass and
+    wins in isolation, but OpenBLAS wakes its threads for every call: inside a training loop that
+    made the lecture's ``Net`` epoch 2.7x slower (measured with ``bench/train_epoch.py``), so it is
+    not used.
     """
     if alpha == 1:
         np.add(target, array, out=target)
     elif alpha == -1:
         np.subtract(target, array, out=target)
-    elif not _blas_axpy_(target, array, alpha):
+    else:
         np.multiply(array, alpha, out=tmp)
         np.add(target, tmp, out=target)
-
-
-_AXPY: dict[np.dtype, Any] = {}
-
-
-def _blas_axpy_(target: np.ndarray, array: np.ndarray, alpha: float) -> bool:
-    """``target += alpha * array`` with BLAS when both are C-contiguous float32/float64 of one
-    dtype and large enough to pay for the call; False (nothing done) otherwise."""
-    dtype = target.dtype
-    if (target.size < 4096 or dtype != array.dtype or dtype.char not in "fd"
-            or not (target.flags.c_contiguous and array.flags.c_contiguous)):
-        return False
-    axpy = _AXPY.get(dtype)
-    if axpy is None:
-        try:
-            from scipy.linalg.blas import get_blas_funcs
-        except ImportError:
-            axpy = False
-        else:
-            axpy = get_blas_funcs("axpy", dtype=dtype)
-        _AXPY[dtype] = axpy
-    if axpy is False:
-        return False
-    flat = target.reshape(-1)
-    result = axpy(array.reshape(-1), flat, a=alpha)
-    if not np.shares_memory(result, flat):  # f2py copied instead of writing in place: never expected here
-        np.copyto(flat, result)
-    return True
 
 
 def sparse_rows(grad: Any) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
