@@ -34,6 +34,7 @@ from gradwise.tensor.tensor import Tensor
 from gradwise.train import checkpoint as ckpt
 from gradwise.train.callbacks import Callback, LearningRateScheduler
 from gradwise.train.history import Check, History
+from gradwise.train.jsonable import json_default
 
 __all__ = ["Trainer", "Metric"]
 
@@ -255,7 +256,7 @@ class Trainer:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             with (self.log_dir / "checks.jsonl").open("a", encoding="utf-8") as f:
-                f.write(json.dumps(c.to_dict(), default=_json_default) + "\n")
+                f.write(json.dumps(c.to_dict(), default=json_default) + "\n")
         return c
 
     def echo(self, text: str) -> None:
@@ -432,7 +433,7 @@ class Trainer:
         if self.log_dir is None:
             return
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        text = "".join(json.dumps(c.to_dict(), default=_json_default) + "\n" for c in self.history.checks)
+        text = "".join(json.dumps(c.to_dict(), default=json_default) + "\n" for c in self.history.checks)
         (self.log_dir / "checks.jsonl").write_text(text, encoding="utf-8")
 
     def _write_summary(self) -> None:
@@ -450,7 +451,7 @@ class Trainer:
             "model": type(self.model).__name__, "optimizer": type(self.optimizer).__name__,
             "loss": callable_name(self.loss_fn),
         }
-        text = json.dumps(summary, indent=2, default=_json_default)
+        text = json.dumps(summary, indent=2, default=json_default)
         ckpt.atomic_write(self.log_dir / "run.json", lambda f: f.write(text.encode("utf-8")))
 
 
@@ -483,16 +484,6 @@ def _batch_size(target: Any, inputs: tuple) -> int:
         if shape:
             return int(shape[0])
     return 1
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
 
 
 def classification_kind(loss_fn: Any) -> str | None:

@@ -22,7 +22,6 @@ import json
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from gradwise.train.babysit.probes import (ActivationRecorder, LayerSample, acti
 from gradwise.train.babysit.thresholds import Thresholds
 from gradwise.train.callbacks import Callback
 from gradwise.train.checkpoint import atomic_write
+from gradwise.train.jsonable import json_default
 from gradwise.train.trainer import accuracy_for, callable_name, classification_kind
 
 if TYPE_CHECKING:
@@ -334,9 +334,9 @@ class Babysitter(Callback):
     def _write(self, trainer: "Trainer") -> None:
         if trainer.log_dir is None:
             return
-        stats = json.dumps(self.stats, separators=(",", ":"), default=_json_default)
+        stats = json.dumps(self.stats, separators=(",", ":"), default=json_default)
         atomic_write(trainer.log_dir / STATS_FILE, lambda f: f.write(stats.encode("utf-8")))
-        checks = json.dumps([c.to_dict() for c in trainer.history.checks], indent=1, default=_json_default)
+        checks = json.dumps([c.to_dict() for c in trainer.history.checks], indent=1, default=json_default)
         atomic_write(trainer.log_dir / CHECKS_FILE, lambda f: f.write(checks.encode("utf-8")))
 
     # ================================================================== helpers
@@ -469,13 +469,3 @@ def _not_measured(name: str) -> Check:
                "dead_relu": "no ReLU layer was watched", "saturation": "no sigmoid/tanh layer was watched",
                "gradient_flow": "no weight gradient was sampled"}
     return make(name, "pass", f"not measured: {reasons.get(name, 'no data')}")
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    return str(obj)
