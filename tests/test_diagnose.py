@@ -5,8 +5,10 @@
   step rows and empty cells, gradwise history.csv/.jsonl, TensorBoard events written here);
 * clear errors for short, broken or unrecognised histories;
 * the command line (text and JSON, exit status 2 on errors);
-* accuracy on the real training runs of tests/data/curve_runs (the tuning set), curve_runs_heldout and
-  curve_runs_final (new seeds and recipes; made by tests/data/make_curve_runs.py --set ...).
+* accuracy on the real training runs of tests/data/curve_runs (the tuning set), curve_runs_heldout,
+  curve_runs_final (new seeds and recipes; both studied to improve the method) and curve_runs_fresh
+  (made after the last change, measured once: a regression guard); made by
+  tests/data/make_curve_runs.py --set ...
 """
 from __future__ import annotations
 
@@ -144,6 +146,45 @@ def test_strong_rise_through_a_noisy_validation_curve_is_overfitting() -> None:
     assert any("jumps around" in x for x in d.evidence)        # the noise is still reported
     assert 10 <= d.best_epoch <= 32
 
+
+def test_tiny_validation_set_near_zero_loss_is_noisy_even_in_a_tall_plot() -> None:
+    """A big first-epoch drop makes the loss range tall, and a tiny validation set's jumps then look small
+    against it (< noisy_validation of the range) - but they are as large as the validation loss itself
+    (noisy_validation_level): "noisy movements around the training loss"."""
+    n = 40
+    for seed in range(4):
+        t = _decay(n, 2.0, 0.03, 2) + _noise(n, 0.002, seed)
+        rng = np.random.default_rng(5 + seed)      # a few validation examples: most epochs ~0, some much higher
+        v = _decay(n, 2.0, 0.03, 2) + 0.12 * rng.exponential(1.0, n) * (rng.random(n) < 0.5)
+        d = curves({"epoch": list(range(1, n + 1)), "loss": t.tolist(), "val_loss": v.tolist()})
+        assert d.scores["val_noise"] < Thresholds().noisy_validation, d.scores["val_noise"]
+        assert d.verdict == "unrepresentative_validation", (seed, d.verdict, d.evidence)
+
+
+def test_a_gap_small_for_the_loss_level_is_not_an_unrepresentative_training_set() -> None:
+    """Both curves still falling, 20 % below their start: the gap is a quarter of this small plot's range
+    but only a few percent of the loss - the run was stopped early (underfit), not short of data."""
+    n = 15
+    t = 0.50 - 0.012 * np.arange(n) + _noise(n, 0.002, 0)
+    v = t + 0.035 + _noise(n, 0.002, 1)
+    d = curves({"epoch": list(range(1, n + 1)), "loss": t.tolist(), "val_loss": v.tolist()})
+    assert d.scores["gap"] >= Thresholds().large_gap and d.scores["gap_relative"] < Thresholds().large_gap_relative
+    assert d.verdict == "underfit", (d.verdict, d.evidence)
+
+
+def test_best_epoch_of_a_noisy_curve_that_bottoms_out_at_once_is_at_the_bend() -> None:
+    """Validation drops for three epochs (trend minimum at epoch ~3), then climbs by less than the noise over
+    the next 20 and stays up (tests/data/curve_runs_final var_overfit_5): the wide window cross-validation
+    picks there, extrapolated to the first epoch, put the minimum at epoch 0, before the bend."""
+    n = 200
+    e = np.arange(n)
+    t = _decay(n, 2.0, 0.0, 3)
+    hits = []
+    for seed in range(8):
+        v = 1.6 + 0.4 * np.exp(-e / 0.7) + 0.16 * (1 - np.exp(-e / 10)) + _noise(n, 0.05, 20 + seed)
+        d = curves({"epoch": list(range(n)), "loss": t.tolist(), "val_loss": v.tolist()})
+        hits.append(d.best_epoch)
+    assert min(hits) >= 2 and np.median(hits) <= 8, hits
 
 def test_best_epoch_uses_the_files_numbering() -> None:
     h = synthetic("overfit")
@@ -480,14 +521,28 @@ def test_accuracy_on_held_out_real_training_runs() -> None:
         assert right / total >= 0.75, (verdict, right, total, table)
 
 
-def test_accuracy_on_final_untouched_runs_does_not_regress() -> None:
-    """tests/data/curve_runs_final was made after the method was frozen and never used to change it.
-    Measured at the freeze: 89.7 % of verdicts (104 of 116) and 90.0 % of stop epochs (27 of 30) - the
-    honest figure, just under the 90 % bar for verdicts.  Tuning the method on this set would make the
-    figure meaningless; this test only guards against regressions."""
+def test_accuracy_on_final_real_training_runs() -> None:
+    """tests/data/curve_runs_final: measured once after the first freeze (89.7 % of verdicts, 90.0 % of stop
+    epochs), then its failures were studied to improve the method (noise relative to the validation loss's
+    level, a gap relative to the loss, the overfit rise thresholds, the bottom-region stop epoch).  Seen now,
+    so it gets the bar like the tuning and held-out sets."""
     _, s, table = _held_out("final")
-    assert s["verdict_accuracy"] >= 0.85, table
-    assert s["best_epoch_accuracy"] >= 0.85, table
+    assert s["verdict_accuracy"] >= 0.9, table
+    assert s["best_epoch_accuracy"] >= 0.9, table
+    for verdict, (right, total) in s["recall"].items():
+        assert right / total >= 0.75, (verdict, right, total, table)
+
+
+def test_accuracy_on_fresh_untouched_runs_does_not_regress() -> None:
+    """tests/data/curve_runs_fresh was made (seed offset 30000) after the second round of changes and never
+    used to change the method.  Measured once, unchanged: 90.5 % of verdicts (105 of 116; underfit 22/23,
+    overfit 26/30, good fit 21/22, unrepresentative training 16/20, unrepresentative validation 20/21) and
+    93.3 % of stop epochs (28 of 30) - the honest figure.  (The method before the second round scored
+    89.7 % and 86.7 % on it.)  Tuning on this set would make the figure meaningless; this test only guards
+    against regressions, a little under the measured figures."""
+    _, s, table = _held_out("fresh")
+    assert s["verdict_accuracy"] >= 0.88, table
+    assert s["best_epoch_accuracy"] >= 0.9, table
     for verdict, (right, total) in s["recall"].items():
         assert right / total >= 0.75, (verdict, right, total, table)
 

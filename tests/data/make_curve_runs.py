@@ -37,16 +37,16 @@ gradwise ``history.csv`` / ``history.jsonl`` (epochs from 1), Keras ``CSVLogger`
 0, alphabetical columns) and PyTorch Lightning ``CSVLogger`` ``metrics.csv`` (separate rows for
 step, train-epoch and validation metrics, empty cells elsewhere).
 
-Three sets are committed (see :data:`SETS`): ``curve_runs`` (the tuning set, seeds as written
-below), ``curve_runs_heldout`` and ``curve_runs_final`` (the same recipes with other seeds, plus the
+Four sets are committed (see :data:`SETS`): ``curve_runs`` (the tuning set, seeds as written
+below), ``curve_runs_heldout``, ``curve_runs_final`` and ``curve_runs_fresh`` (the same recipes with other seeds, plus the
 extra variety of :func:`_variety_recipes`: a CNN, moons, checkerboard and linear-regression data,
 tanh units, lr schedules, batch sizes 4 to full-batch).  Each holds ``labels.json`` and, for the
 overfit runs, ``true_loss.json`` (the hidden true curve, to re-score stop epochs).
 ``--seed-offset N`` trains the recipes with yet other seeds.
 
-Run:  python tests/data/make_curve_runs.py [--set tuning|heldout|final] [--out DIR] [--jobs 2]
+Run:  python tests/data/make_curve_runs.py [--set tuning|heldout|final|fresh] [--out DIR] [--jobs 2]
       [--only NAME_SUBSTRING]
-Takes about 4-5 minutes (tuning) or 6-8 minutes (heldout, final) on 2 CPU cores.
+Takes about 4-5 minutes (tuning) or 6-8 minutes (heldout, final, fresh) on 2 CPU cores.
 """
 from __future__ import annotations
 
@@ -699,6 +699,7 @@ SETS = {
     "tuning": (0, "base", "curve_runs"),
     "heldout": (10_000, "base+variety+compact", "curve_runs_heldout"),
     "final": (20_000, "base+variety+compact", "curve_runs_final"),
+    "fresh": (30_000, "base+variety+compact+csv", "curve_runs_fresh"),
 }
 """The three committed sets.  ``tuning``: the runs the thresholds were first chosen on.
 ``heldout``: the same recipes with new seeds plus :func:`_variety_recipes` - used to find and fix the
@@ -721,7 +722,8 @@ def main(argv: list[str] | None = None) -> None:
     offset = offset if args.seed_offset is None else args.seed_offset
     out = args.out or HERE / folder
     all_specs = _recipes() + (_variety_recipes() if "variety" in recipes else [])
-    specs = [dataclasses.replace(s, seed=s.seed + offset)
+    csv_only = {"lightning_csv": "keras_csv", "gradwise_jsonl": "gradwise_csv"} if "csv" in recipes else {}
+    specs = [dataclasses.replace(s, seed=s.seed + offset, fmt=csv_only.get(s.fmt, s.fmt))
              for s in all_specs if args.only is None or args.only in s.name]
     out.mkdir(parents=True, exist_ok=True)
     labels_path = out / "labels.json"

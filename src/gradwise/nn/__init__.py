@@ -4,7 +4,7 @@ from gradwise.nn.module import Module
 from gradwise.nn.containers import ModuleDict, ModuleList, Sequential
 from gradwise.nn import functional, init
 from gradwise.nn.linear import Identity, Linear
-from gradwise.nn.conv import Conv2d
+from gradwise.nn.conv import Conv2d, ConvTranspose2d
 from gradwise.nn.padding import (CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d,
                                   ConstantPad3d, ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d,
                                   ReplicationPad2d, ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d)

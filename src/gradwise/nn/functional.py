@@ -141,6 +141,62 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     return out.squeeze(0) if unbatched else out
 
 
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntPair = 1,
+                     padding: IntPair = 0, output_padding: IntPair = 0, groups: int = 1,
+                     dilation: IntPair = 1) -> Tensor:
+    """Transposed 2-D convolution ("deconvolution") of an (N, C_in, H, W) input with
+    (C_in, C_out/groups, kH, kW) weights: the gradient of `conv2d` with respect to its input,
+    used as a layer (upsampling in decoders, GAN generators). PyTorch's signature and sizes:
+    H_out = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1, where
+    output_padding (smaller than the stride or the dilation) picks among the input sizes a
+    strided conv2d maps to the same output size.
+    """
+    x, unbatched = _batched(input, "conv_transpose2d", f" for weight of shape {tuple(weight.shape)}")
+    if weight.ndim != 4:
+        raise RuntimeError(f"conv_transpose2d: expected a 4-D weight (C_in, C_out/groups, kH, kW), got shape "
+                           f"{tuple(weight.shape)}")
+    stride, dilation = _pair(stride, "stride", "conv_transpose2d"), _pair(dilation, "dilation", "conv_transpose2d")
+    padding = _pair(padding, "padding", "conv_transpose2d")
+    output_padding = _pair(output_padding, "output_padding", "conv_transpose2d")
+    groups = int(groups)
+    c_in, c_out_group, kh, kw = weight.shape
+    if groups < 1 or c_in % groups:
+        raise RuntimeError(f"conv_transpose2d: groups={groups} must be >= 1 and divide the {c_in} input channels "
+                           f"(weight shape {tuple(weight.shape)})")
+    if x.shape[1] != c_in:
+        raise RuntimeError(f"conv_transpose2d: expected input with {c_in} channels (weight shape "
+                           f"{tuple(weight.shape)} is (C_in, C_out/groups, kH, kW)), got input of shape "
+                           f"{tuple(input.shape)}")
+    c_out = c_out_group * groups
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise RuntimeError(f"conv_transpose2d: bias of shape {tuple(bias.shape)} does not fit weight of shape "
+                           f"{tuple(weight.shape)} with groups={groups} (expected ({c_out},))")
+    for t, what in ((weight, "weight"), (bias, "bias")):
+        if t is not None and t.dtype != x.dtype:
+            raise RuntimeError(f"conv_transpose2d: input dtype {x.dtype} and {what} dtype {t.dtype} must be the "
+                               "same (call .float() or .double() on the model or the input)")
+    if min(stride) < 1 or min(dilation) < 1:
+        raise RuntimeError(f"conv_transpose2d: stride {stride} and dilation {dilation} must be >= 1")
+    if min(padding) < 0 or min(output_padding) < 0:
+        raise RuntimeError(f"conv_transpose2d: negative padding {padding} or output_padding {output_padding} "
+                           "is not supported")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= s and op >= d:
+            raise RuntimeError(f"conv_transpose2d: output_padding {output_padding} must be smaller than either "
+                               f"the stride {stride} or the dilation {dilation}")
+    from gradwise.ops.conv_kernels import conv_transpose2d_output_size
+
+    out_hw = [conv_transpose2d_output_size(size, k, s, p, op, d) for size, k, s, p, op, d
+              in zip(x.shape[2:], (kh, kw), stride, padding, output_padding, dilation)]
+    if min(out_hw) < 1:
+        raise RuntimeError(f"conv_transpose2d: the output size {tuple(out_hw)} would not be positive: input shape "
+                           f"{tuple(input.shape)}, weight shape {tuple(weight.shape)}, stride {stride}, padding "
+                           f"{padding}, output_padding {output_padding}, dilation {dilation}")
+    out = C.ConvTranspose2d.apply(x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
+                                  dilation=dilation, groups=groups)
+    return out.squeeze(0) if unbatched else out
+
+
 def _string_padding(x: Tensor, padding: str, kernel, stride, dilation):
     """"valid" is no padding; "same" pads d*(k-1) in total, the odd one at the bottom/right."""
     if padding == "valid":
@@ -627,6 +683,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
 
 
 __all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv2d",
+           "conv_transpose2d",
            "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "batch_norm", "embedding", "one_hot",
            "flatten", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]

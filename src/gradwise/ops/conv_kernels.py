@@ -70,6 +70,9 @@ __all__ = [
     "conv2d_output_size",
     "conv2d_forward",
     "conv2d_backward",
+    "conv2d_weight_grad",
+    "conv_transpose2d_output_size",
+    "conv_transpose2d_forward",
 ]
 
 IntPair = tuple[int, int]
@@ -107,7 +110,7 @@ class Conv2dContext:
     order chosen for it.  ``w`` is a reference to the caller's weight.
     """
 
-    xp: np.ndarray
+    xp: np.ndarray | None  # None in the transposed convolution's fold-only context
     batch_inner: bool
     w: np.ndarray
     x_shape: tuple[int, int, int, int]
@@ -412,22 +415,175 @@ def conv2d_backward(
 
     dw = None
     if need_weight_grad:
-        win = _window_view(xp, ctx.batch_inner, (kh, kw), ctx.stride, ctx.dilation, groups, ctx.out_hw)
-        dw_mat = None  # (G, C_out_g, kh*kw*C_g), summed over unfold pieces
-        for m0, m1, cols in _unfold_chunks(win):
-            part = np.matmul(g[:, :, m0:m1], cols.transpose(0, 2, 1))
-            if dw_mat is None:
-                dw_mat = part
-            else:
-                dw_mat += part
-        dw = dw_mat.reshape(groups, c_out // groups, kh, kw, c_g).transpose(0, 1, 4, 2, 3)
-        dw = np.ascontiguousarray(dw.reshape(c_out, c_g, kh, kw))  # tiny copy
+        dw = _weight_grad(xp, ctx.batch_inner, g, (kh, kw), ctx.stride, ctx.dilation, groups, ctx.out_hw)
 
     dx = None
     if need_input_grad:
         dcols = np.matmul(_weight_matrix(w, groups).transpose(0, 2, 1), g)  # (G, K_g, M)
         dx = _fold(dcols, ctx)
     return dx, dw, db
+
+
+def _weight_grad(
+    xp: np.ndarray,
+    batch_inner: bool,
+    g: np.ndarray,
+    kernel: IntPair,
+    stride: IntPair,
+    dilation: IntPair,
+    groups: int,
+    out_hw: IntPair,
+) -> np.ndarray:
+    """``dw = G @ cols.T`` over the unfold rebuilt piece by piece from the prepared input.
+
+    ``g`` is the output gradient as ``(G, C_out_g, pixels)`` in the pixel order
+    ``batch_inner`` names; returns the C-contiguous ``(C_out, C_g, kH, kW)`` weight gradient.
+    """
+    kh, kw = kernel
+    c_g = xp.shape[0] // groups
+    c_out = g.shape[0] * g.shape[1]
+    win = _window_view(xp, batch_inner, kernel, stride, dilation, groups, out_hw)
+    dw_mat = None  # (G, C_out_g, kh*kw*C_g), summed over unfold pieces
+    for m0, m1, cols in _unfold_chunks(win):
+        part = np.matmul(g[:, :, m0:m1], cols.transpose(0, 2, 1))
+        if dw_mat is None:
+            dw_mat = part
+        else:
+            dw_mat += part
+    dw = dw_mat.reshape(groups, c_out // groups, kh, kw, c_g).transpose(0, 1, 4, 2, 3)
+    return np.ascontiguousarray(dw.reshape(c_out, c_g, kh, kw))  # tiny copy
+
+
+def conv2d_weight_grad(
+    x: np.ndarray,
+    grad_out: np.ndarray,
+    kernel_size: IntPair,
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
+    dilation: IntPair = (1, 1),
+    groups: int = 1,
+) -> np.ndarray:
+    """The weight gradient of ``conv2d(x, w, stride, padding, dilation, groups)`` for a given
+    output gradient, without a forward context: a correlation of ``x`` with ``grad_out``.
+
+    ``dw[o, c, i, j] = sum_(n,h,w) x_pad[n, g*C_g + c, s*h + d*i, s*w + d*j] * grad_out[n, o, h, w]``
+    with ``g = o // (C_out / groups)``.  It is what makes the weight gradient differentiable
+    (double backward) and what the weight gradient of a transposed convolution is.
+
+    ``grad_out`` may be spatially *smaller* than the convolution's natural output (then only
+    its leading output rows/columns are used): that happens for the transposed convolution
+    whose ``output_padding`` reaches the stride.  Returns ``(C_out, C_in/groups, kH, kW)``.
+    """
+    kernel = _pair(kernel_size, "kernel_size")
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    groups = int(groups)
+    if x.ndim != 4 or grad_out.ndim != 4 or x.shape[0] != grad_out.shape[0]:
+        raise ValueError(
+            f"conv2d weight gradient: expected 4-D input (N, C_in, H, W) and 4-D output gradient "
+            f"(N, C_out, H_out, W_out) with the same N, got input {x.shape} and gradient {grad_out.shape}"
+        )
+    n, c_in, h, wd = x.shape
+    c_out, h_out, w_out = grad_out.shape[1:]
+    if groups < 1 or c_in % groups or c_out % groups:
+        raise ValueError(
+            f"conv2d weight gradient: groups={groups} must divide the input channels ({x.shape}) "
+            f"and the gradient's channels ({grad_out.shape})"
+        )
+    if grad_out.dtype != x.dtype:
+        raise ValueError(
+            f"conv2d weight gradient: gradient dtype {grad_out.dtype} differs from input dtype {x.dtype}"
+        )
+    full = (
+        conv2d_output_size(h, kernel[0], stride[0], padding[0], dilation[0]),
+        conv2d_output_size(wd, kernel[1], stride[1], padding[1], dilation[1]),
+    )
+    if not (1 <= h_out <= full[0] and 1 <= w_out <= full[1]):
+        raise ValueError(
+            f"conv2d weight gradient: gradient {grad_out.shape} does not fit the output "
+            f"{(n, c_out) + full} of a kernel {kernel} convolution of input {x.shape} "
+            f"(stride {stride}, padding {padding}, dilation {dilation})"
+        )
+    xp, batch_inner = _prepare_input(x, padding, w_out)
+    g = _nchw_to_pixels(grad_out, batch_inner).reshape(groups, c_out // groups, -1)
+    return _weight_grad(xp, batch_inner, g, kernel, stride, dilation, groups, (h_out, w_out))
+
+
+def conv_transpose2d_output_size(
+    in_size: int, kernel: int, stride: int, padding: int, output_padding: int, dilation: int
+) -> int:
+    """Output length of a transposed convolution along one axis, PyTorch's formula.
+
+    ``(in - 1)*stride - 2*padding + dilation*(kernel - 1) + output_padding + 1``.
+    """
+    return (in_size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def conv_transpose2d_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: IntPair = (1, 1),
+    padding: IntPair = (0, 0),
+    output_padding: IntPair = (0, 0),
+    dilation: IntPair = (1, 1),
+    groups: int = 1,
+) -> np.ndarray:
+    """Transposed 2-D convolution, exactly ``torch.nn.functional.conv_transpose2d``.
+
+    It is the adjoint of :func:`conv2d_forward`: the input gradient of a convolution with
+    weight ``w`` (shape ``(C_in, C_out/groups, kH, kW)`` here, i.e. that convolution's
+    ``(C_out, C_in/groups, kH, kW)``) whose output gradient is ``x``.  So it runs the same
+    kernel as the convolution's backward: one GEMM ``W.T @ X`` and the col2im fold, and the
+    transposed convolution's output is the padded grid, cropped by ``padding``.
+    ``output_padding`` only adds rows/columns at the bottom/right (any value >= 0 is
+    accepted here; ``F.conv_transpose2d`` enforces PyTorch's "smaller than stride or
+    dilation" rule).  Returns ``(N, C_out, H_out, W_out)`` in ``x``'s dtype, an NCHW view of
+    a channel-major buffer like the convolution's outputs.
+    """
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    output_padding = _pair(output_padding, "output_padding")
+    groups = int(groups)
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(
+            f"conv_transpose2d: expected 4-D input (N, C_in, H, W) and 4-D weight "
+            f"(C_in, C_out/groups, kH, kW), got input {x.shape} and weight {w.shape}"
+        )
+    n, c_in, h, wd = x.shape
+    c_in_w, c_out_g, kh, kw = w.shape
+    if groups < 1 or c_in != c_in_w or c_in % groups:
+        raise ValueError(
+            f"conv_transpose2d: input {x.shape} does not fit weight {w.shape} with groups={groups} "
+            f"(need C_in == weight.shape[0], divisible by groups)"
+        )
+    c_out = c_out_g * groups
+    if b is not None and b.shape != (c_out,):
+        raise ValueError(f"conv_transpose2d: bias shape {b.shape} must be ({c_out},) for weight {w.shape}")
+    for arr, what in ((w, "weight"), (b, "bias")):
+        if arr is not None and arr.dtype != x.dtype:
+            raise ValueError(f"conv_transpose2d: {what} dtype {arr.dtype} differs from input dtype {x.dtype}")
+    if min(stride) < 1 or min(dilation) < 1 or min(padding) < 0 or min(output_padding) < 0:
+        raise ValueError(
+            f"conv_transpose2d: need stride >= 1, dilation >= 1, padding >= 0, output_padding >= 0; "
+            f"got stride={stride}, padding={padding}, output_padding={output_padding}, dilation={dilation}"
+        )
+    out_hw = tuple(
+        conv_transpose2d_output_size(size, k, s, p, op, d)
+        for size, k, s, p, op, d in zip((h, wd), (kh, kw), stride, padding, output_padding, dilation)
+    )
+    if min(out_hw) < 1:
+        raise ValueError(
+            f"conv_transpose2d: the output size {out_hw} is not positive (input {x.shape}, weight {w.shape}, "
+            f"stride {stride}, padding {padding}, output_padding {output_padding}, dilation {dilation})"
+        )
+    # The convolution this is the adjoint of: input (N, C_out, *out_hw), output (N, C_in, H, W).
+    batch_inner = _batch_innermost(x) or wd < _SHORT_ROW
+    g = _nchw_to_pixels(x, batch_inner).reshape(groups, c_in // groups, -1)
+    dcols = np.matmul(_weight_matrix(w, groups).transpose(0, 2, 1), g)  # (G, K_g, pixels)
+    ctx = Conv2dContext(None, batch_inner, w, (n, c_out) + out_hw, stride, padding, dilation, groups, (h, wd))
+    out = _fold(dcols, ctx)
+    if b is not None:
+        out += b.reshape(1, c_out, 1, 1)  # out is a view of a fresh buffer: in place is safe
+    return out
 
 
 def _fold(dcols: np.ndarray, ctx: Conv2dContext) -> np.ndarray:

@@ -44,8 +44,10 @@ __all__ = [
     "pool2d_output_size",
     "max_pool2d_forward",
     "max_pool2d_backward",
+    "max_pool2d_gather",
     "avg_pool2d_forward",
     "avg_pool2d_backward",
+    "avg_pool2d_window_mean",
 ]
 
 IntPair = tuple[int, int]
@@ -319,6 +321,28 @@ def max_pool2d_backward(grad_out: np.ndarray, ctx: MaxPool2dContext) -> np.ndarr
     return _unpad_gradient(dxp, geo)
 
 
+def max_pool2d_gather(grad_in: np.ndarray, ctx: MaxPool2dContext) -> np.ndarray:
+    """The adjoint of :func:`max_pool2d_backward`: pick, for every window, the value of an
+    input-shaped array at the position where the forward found the window's max.
+
+    ``max_pool2d_backward`` is linear in ``grad_out`` (a scatter to the saved argmax); this
+    gather is its transpose, hence the backward of the backward (double backward), and the
+    scatter is in turn the gather's backward.  ``kH*kW`` masked copies over whole offset
+    views, no loop over pixels.  Returns ``(N, C, H_out, W_out)`` in ``grad_in``'s dtype.
+    """
+    geo = ctx.geometry
+    if grad_in.shape != geo.x_shape:
+        raise ValueError(
+            f"max_pool2d double backward: gradient shape {grad_in.shape} does not match the "
+            f"forward input shape {geo.x_shape}"
+        )
+    gp = grad_in if geo.fast else _pad_for_windows(grad_in, geo, 0.0)
+    out = _alloc(ctx.index.shape, geo.layout, grad_in.dtype, 0)
+    for o, view in enumerate(_offset_views(gp, geo)):
+        np.copyto(out, view, where=ctx.index == o)  # exact: no NaN spreading from other offsets
+    return out
+
+
 # --------------------------------------------------------------------------
 # average pooling
 # --------------------------------------------------------------------------
@@ -422,3 +446,25 @@ def avg_pool2d_backward(grad_out: np.ndarray, ctx: AvgPool2dContext) -> np.ndarr
     for target in _offset_views(dxp, geo):
         target += share
     return _unpad_gradient(dxp, geo)
+
+
+def avg_pool2d_window_mean(grad_in: np.ndarray, ctx: AvgPool2dContext) -> np.ndarray:
+    """The adjoint of :func:`avg_pool2d_backward`: every window's sum divided by the divisor
+    the forward used, i.e. the forward average pooling with the saved geometry and divisor.
+
+    ``avg_pool2d_backward`` is linear; this is its transpose and so its backward (double
+    backward), and vice versa.  Returns ``(N, C, H_out, W_out)`` in ``grad_in``'s dtype.
+    """
+    geo = ctx.geometry
+    if grad_in.shape != geo.x_shape:
+        raise ValueError(
+            f"avg_pool2d double backward: gradient shape {grad_in.shape} does not match the "
+            f"forward input shape {geo.x_shape}"
+        )
+    gp = grad_in if geo.fast else _pad_for_windows(grad_in, geo, 0.0)
+    views = _offset_views(gp, geo)
+    out = np.array(views[0], order="K") if len(views) == 1 else np.add(views[0], views[1])
+    for view in views[2:]:
+        out += view
+    out /= ctx.divisor
+    return out
