@@ -137,7 +137,7 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {k: np.array(v._data, copy=True) for k, v in trainer.model.state_dict().items()}
+                self.best_weights = trainer.engine.snapshot_weights(trainer.model)
             return
         self.wait += 1
         if self.wait >= self.patience:
@@ -148,7 +148,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, trainer: "Trainer") -> None:
         if self.restore_best_weights and self.best_weights is not None and self.best_epoch != trainer.epoch:
-            trainer.model.load_state_dict(self.best_weights)
+            trainer.engine.restore_weights(trainer.model, self.best_weights)
             trainer.echo(f"restored the weights of epoch {self.best_epoch} ({self.monitor} {self.best:.4g})")
 
     def state_dict(self) -> dict[str, Any]:

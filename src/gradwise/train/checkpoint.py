@@ -24,11 +24,13 @@ half-written file.  A truncated or corrupt file (copied badly, disk full before 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
 import random
 import stat
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.engines import Engine
+from gradwise.engines.native import NativeEngine
 from gradwise.tensor import random as gw_random
 from gradwise.tensor.random import Generator
 from gradwise.tensor.tensor import Tensor
@@ -119,6 +123,9 @@ def encode_state(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
         return obj
     if isinstance(obj, Tensor):
         return {"__tensor__": _add_array(arrays, obj._data), "requires_grad": bool(obj.requires_grad)}
+    if _is_torch_tensor(obj):   # a PyTorch model's or optimizer's state: back as a CPU torch tensor
+        dtype = str(obj.dtype).replace("torch.", "")
+        return {"__torch__": _add_array(arrays, _torch_numpy(obj)), "dtype": dtype}
     if isinstance(obj, np.ndarray):
         if obj.dtype.kind == "O":
             raise TypeError("cannot checkpoint an object array (it would need pickle)")
@@ -152,6 +159,10 @@ def decode_state(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
         t = Tensor._make(np.array(arrays[obj["__tensor__"]]))
         t.requires_grad = bool(obj.get("requires_grad", False))
         return t
+    if "__torch__" in obj:
+        import torch
+
+        return torch.from_numpy(np.array(arrays[obj["__torch__"]])).to(getattr(torch, obj.get("dtype", "float32")))
     if "__ndarray__" in obj:
         return np.array(arrays[obj["__ndarray__"]])
     if "__npscalar__" in obj:
@@ -161,6 +172,20 @@ def decode_state(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
     if "__items__" in obj:
         return {_hashable(decode_state(k, arrays)): decode_state(v, arrays) for k, v in obj["__items__"]}
     return {k: decode_state(v, arrays) for k, v in obj.items()}
+
+
+def _is_torch_tensor(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
+def _torch_numpy(t: Any) -> np.ndarray:
+    import torch
+
+    t = t.detach()
+    if t.dtype == torch.bfloat16:
+        t = t.to(torch.float32)
+    return t.cpu().numpy().copy()
 
 
 def _hashable(key: Any) -> Any:
@@ -217,81 +242,109 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- random streams
-def loader_generators(loaders: Iterable[Any]) -> list[Generator]:
-    """The distinct :class:`gradwise.Generator` objects that decide the loaders' orders.
+def loader_generators(loaders: Iterable[Any]) -> list[Any]:
+    """The distinct generators (gradwise's or PyTorch's) that decide the loaders' orders.
 
     A loader's own ``generator``, its sampler's and its batch sampler's sampler's; loaders without
     one shuffle from the global generator, which :func:`capture_rng` saves anyway.
     """
-    found: list[Generator] = []
+    torch = sys.modules.get("torch")
+    kinds = (Generator,) if torch is None else (Generator, torch.Generator)
+    found: list[Any] = []
     for loader in loaders:
         if loader is None:
             continue
         batch_sampler = getattr(loader, "batch_sampler", None)
         for owner in (loader, getattr(loader, "sampler", None), getattr(batch_sampler, "sampler", None)):
             g = getattr(owner, "generator", None)
-            if isinstance(g, Generator) and all(g is not other for other in found):
+            if isinstance(g, kinds) and all(g is not other for other in found):
                 found.append(g)
     return found
 
 
-def capture_rng(generators: Iterable[Generator] = ()) -> dict[str, Any]:
-    """Every random stream a training run draws from: gradwise's, the loaders', NumPy's and Python's."""
-    return {
+def _generator_state(g: Any) -> Any:
+    return g.get_state() if isinstance(g, Generator) else g.get_state().numpy().copy()
+
+
+def _set_generator_state(g: Any, state: Any) -> None:
+    if isinstance(g, Generator):
+        g.set_state(state)
+    else:
+        import torch
+
+        g.set_state(torch.from_numpy(np.asarray(state, dtype=np.uint8).copy()))
+
+
+def capture_rng(generators: Iterable[Any] = (), engine: Engine | None = None) -> dict[str, Any]:
+    """Every random stream a training run draws from: gradwise's, the loaders', NumPy's, Python's and the
+    engine's own (PyTorch's CPU and CUDA generators for a PyTorch model)."""
+    states = {
         "gradwise": gw_random.get_rng_state(),
-        "generators": [g.get_state() for g in generators],
+        "generators": [_generator_state(g) for g in generators],
         "numpy": np.random.get_state(),
         "python": random.getstate(),
     }
+    if engine is not None and not isinstance(engine, NativeEngine):
+        states["engine"] = engine.rng_state()
+    return states
 
 
-def restore_rng(states: Mapping[str, Any], generators: Iterable[Generator] = ()) -> None:
+def restore_rng(states: Mapping[str, Any], generators: Iterable[Any] = (), engine: Engine | None = None) -> None:
     """Put back the streams saved by :func:`capture_rng` (generators matched by position)."""
     gw_random.set_rng_state(states["gradwise"])
+    if engine is not None and "engine" in states:
+        engine.set_rng_state(states["engine"])
     generators = list(generators)
     saved = list(states.get("generators", []))
     if len(saved) != len(generators):
         raise CheckpointError(f"the checkpoint holds {len(saved)} data-loader generator state(s) but this run has "
                               f"{len(generators)}: resume with data loaders built the same way")
     for g, s in zip(generators, saved):
-        g.set_state(s)
+        _set_generator_state(g, s)
     np.random.set_state(tuple(states["numpy"]))
     py = states["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
 
 
 # ----------------------------------------------------------------------------- in-memory snapshots
-def snapshot(model: Any = None, optimizer: Any = None, generators: Iterable[Generator] = ()) -> dict[str, Any]:
+def snapshot(model: Any = None, optimizer: Any = None, generators: Iterable[Any] = (),
+             engine: Engine | None = None) -> dict[str, Any]:
     """A copy of the model's parameters, buffers and train/eval modes, the optimizer's state and the RNGs.
 
     Used to probe or sweep a model without leaving a trace: :func:`gradwise.train.lr_find` and the
     babysitter's probes (through :meth:`gradwise.train.Trainer.preserve_state`) restore it afterwards.
+    ``engine`` is the model's (default: found from the model; gradwise's without one).
     """
+    if engine is None:
+        from gradwise.engines import engine_for
+
+        engine = engine_for(model) if model is not None else NativeEngine()
     generators = list(generators)
-    snap: dict[str, Any] = {"rng": capture_rng(generators), "generators": generators}
+    snap: dict[str, Any] = {"rng": capture_rng(generators, engine), "generators": generators, "engine": engine}
     if model is not None:
-        snap["model"] = {k: np.array(v._data, copy=True) for k, v in model.state_dict().items()}
-        snap["modes"] = [(m, m.training) for m in model.modules()]
+        snap["model"] = engine.snapshot_weights(model)
+        snap["modes"] = engine.modes(model)
     if optimizer is not None:
-        snap["optimizer"] = optimizer.state_dict()
+        snap["optimizer"] = copy.deepcopy(optimizer.state_dict())   # PyTorch's holds the live state tensors
     return snap
 
 
 def restore_snapshot(snap: Mapping[str, Any], model: Any = None, optimizer: Any = None) -> None:
     """Return the model, the optimizer and the random streams to a :func:`snapshot`."""
+    engine = snap["engine"]
     if model is not None and "model" in snap:
-        model.load_state_dict(snap["model"])
-        for module, training in snap["modes"]:
-            module.training = training
+        engine.restore_weights(model, snap["model"])
+        engine.set_modes(snap["modes"])
     if optimizer is not None and "optimizer" in snap:
         optimizer.load_state_dict(snap["optimizer"])
-    restore_rng(snap["rng"], snap["generators"])
+    restore_rng(snap["rng"], snap["generators"], engine)
 
 
 @contextlib.contextmanager
-def preserved(model: Any = None, optimizer: Any = None, generators: Iterable[Generator] = ()) -> Iterator[None]:
+def preserved(model: Any = None, optimizer: Any = None, generators: Iterable[Any] = (),
+              engine: Engine | None = None) -> Iterator[None]:
     """``with preserved(model, optimizer):`` - whatever happens inside is undone on exit."""
-    snap = snapshot(model, optimizer, generators)
+    snap = snapshot(model, optimizer, generators, engine)
     try:
         yield
     finally:

@@ -18,14 +18,18 @@ from typing import Any
 import numpy as np
 
 from gradwise.data import DataLoader, Dataset, TensorDataset, train_val_split
+from gradwise.engines import Engine, check_same_engine, engine_for
+from gradwise.engines.native import NativeEngine
 from gradwise.tensor.random import Generator, manual_seed
 from gradwise.tensor.tensor import Tensor
+from gradwise.train import distributed as dist
 from gradwise.train.callbacks import (Callback, CSVLogger, EarlyStopping, JSONLinesLogger, LearningRateScheduler,
                                       ModelCheckpoint, ProgressBar, TargetMetric, TimeBudget)
 from gradwise.train.history import History
 from gradwise.train.trainer import Metric, Trainer, accuracy_for, callable_name, classification_kind
 
-__all__ = ["fit", "resolve_loss", "resolve_optimizer", "as_loader", "LOSSES", "optimizers", "VAL_BATCH_SIZE"]
+__all__ = ["fit", "resolve_loss", "resolve_optimizer", "as_loader", "make_loader", "seed_everything", "LOSSES",
+           "optimizers", "VAL_BATCH_SIZE"]
 
 #: Loss names accepted by ``fit(loss=...)`` and the config files.
 LOSSES: dict[str, str] = {
@@ -36,36 +40,33 @@ LOSSES: dict[str, str] = {
 VAL_BATCH_SIZE = 256
 
 
-def optimizers() -> dict[str, type]:
-    """Every solver of :mod:`gradwise.optim` by lower-case name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...)."""
-    import gradwise.optim as optim
+def optimizers(engine: Engine | None = None) -> dict[str, type]:
+    """Every solver of the engine (gradwise's :mod:`gradwise.optim` by default) by lower-case name
+    (``"adam"``, ``"sgd"``, ``"rmsprop"``, ...)."""
+    return (engine or NativeEngine()).optimizers()
 
-    return {name.lower(): getattr(optim, name) for name in optim.__all__ if name not in ("Optimizer", "lr_scheduler")}
 
-
-def resolve_loss(loss: str | Callable) -> Callable:
-    """A loss callable from a callable (kept) or a name of :data:`LOSSES`."""
+def resolve_loss(loss: str | Callable, engine: Engine | None = None) -> Callable:
+    """A loss callable from a callable (kept) or a name of :data:`LOSSES` (built for the engine's framework)."""
     if callable(loss):
         return loss
     if isinstance(loss, str) and loss in LOSSES:
-        import gradwise.nn as nn
-
-        return getattr(nn, LOSSES[loss])()
+        return (engine or NativeEngine()).loss(LOSSES[loss])
     raise ValueError(f"loss {loss!r} is not one of {', '.join(LOSSES)} (or pass a callable such as nn.CrossEntropyLoss())")
 
 
-def resolve_optimizer(spec: Any, model: Any) -> Any:
+def resolve_optimizer(spec: Any, model: Any, engine: Engine | None = None) -> Any:
     """An optimizer for ``model`` from an Optimizer (kept), a name, ``(name, {kwargs})`` or a class."""
-    from gradwise.optim import Optimizer
-
-    if isinstance(spec, Optimizer):
+    engine = engine or engine_for(model)
+    if engine.owns_optimizer(spec):
         return spec
     kwargs: dict[str, Any] = {}
     if isinstance(spec, (tuple, list)) and len(spec) == 2 and isinstance(spec[1], Mapping):
         spec, kwargs = spec[0], dict(spec[1])
-    if isinstance(spec, type) and issubclass(spec, Optimizer):
+    table = optimizers(engine)
+    if isinstance(spec, type) and spec in table.values() or isinstance(spec, type) and \
+            any(issubclass(spec, base) for base in table.values()):
         return spec(model.parameters(), **kwargs)
-    table = optimizers()
     if isinstance(spec, str) and spec.lower() in table:
         return table[spec.lower()](model.parameters(), **kwargs)
     raise ValueError(f"optimizer {spec!r} is not one of {', '.join(table)}; pass an Optimizer, a name, or "
@@ -89,6 +90,29 @@ def as_loader(data: Any, batch_size: int, shuffle: bool, generator: Generator | 
         return DataLoader(TensorDataset(*arrays), batch_size=batch_size, shuffle=shuffle, generator=generator)
     raise TypeError(f"fit: {what} data must be a DataLoader, a Dataset or a tuple (X, y) of arrays/Tensors; "
                     f"got {type(data).__name__}")
+
+
+def make_loader(data: Any, engine: Engine, batch_size: int, shuffle: bool, seed: int | None, dtype: Any,
+                what: str, shard: tuple[int, int] | None = None) -> Any:
+    """The loader for ``data``: the engine's own where it has one (PyTorch: in-memory batches on the
+    device, torch Datasets and DataLoaders as they are), else gradwise's :func:`as_loader`."""
+    loader = engine.make_loader(data, batch_size, shuffle, seed, dtype, what, shard)
+    if loader is not None:
+        return loader
+    if shard is not None:
+        raise TypeError(f"fit under torchrun: shard the {what} data by passing (X, y) arrays/tensors or a "
+                        f"torch Dataset, not {type(data).__name__}")
+    generator = Generator().manual_seed(seed) if seed is not None and shuffle else None
+    return as_loader(data, batch_size, shuffle=shuffle, generator=generator, dtype=dtype, what=what)
+
+
+def seed_everything(seed: int, engine: Engine | None = None) -> None:
+    """Seed gradwise's, NumPy's and Python's generators, and the engine's own (PyTorch's CPU and CUDA)."""
+    manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    if engine is not None and not isinstance(engine, NativeEngine):
+        engine.manual_seed(seed)
 
 
 def _metrics(metrics: Any, loss_fn: Callable) -> dict[str, Metric]:
@@ -161,9 +185,14 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
     reached (``{"val_accuracy": 0.95}``), ``time_budget`` seconds are used, or the loss becomes
     NaN/infinite (the run stops with ``history.stop_reason`` naming the epoch and batch).
 
+    A PyTorch model (``torch.nn.Module``) trains the same way, with a ``torch.optim`` optimizer (or a
+    name, built from ``torch.optim``), a torch loss (or a name), on ``device``; under ``torchrun`` the
+    run is data-parallel (:mod:`gradwise.train.distributed`) with no change to the call.
+
     Args:
-        model: a :class:`gradwise.nn.Module`.
-        train, val: a DataLoader, a Dataset, or ``(X, y)`` arrays/Tensors; ``val`` may also be a
+        model: a :class:`gradwise.nn.Module` or a ``torch.nn.Module``.
+        train, val: a DataLoader, a Dataset, or ``(X, y)`` arrays/tensors (of either framework; a
+            ``torch.utils.data`` Dataset/DataLoader for a PyTorch model); ``val`` may also be a
             fraction (``0.2``) of ``train`` to hold out (stratified by class for classification).
         loss: a callable ``loss(outputs, targets)`` or a name: cross_entropy, nll, mse, l1, bce, bce_with_logits.
         optimizer: an Optimizer, a name (``"adam"``), ``("adam", {"lr": 1e-3})`` or an Optimizer class.
@@ -173,7 +202,7 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
         babysit: add ``gradwise.train.babysit.Babysitter()`` (its checks warn while training).
         log_dir: where to write history.csv/.jsonl, steps.csv/.jsonl, checks.jsonl, run.json and
             checkpoints/last.npz, best.npz (None: keep nothing on disk).
-        seed: seed gradwise's, NumPy's and Python's generators and the shuffling of ``train``.
+        seed: seed gradwise's, NumPy's, Python's (and PyTorch's) generators and the shuffling of ``train``.
         scheduler: a learning-rate scheduler, a :class:`LearningRateScheduler`, or a function
             ``optimizer -> scheduler`` (handy with ``optimizer="adam"``).
         metrics: metric names/callables (default: ``("accuracy",)`` for classification losses).
@@ -184,27 +213,34 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
         resume: a checkpoint (``.../checkpoints/last.npz``) to continue from, exactly.
         checkpoint_every: write ``last.npz`` every this many epochs when ``log_dir`` is set (None/0: never).
         progress: show the progress bar and the per-epoch lines.
-        device: ``None`` or ``"cpu"`` (gradwise computes with NumPy on the CPU).
+        device: ``None`` or ``"cpu"``; for a PyTorch model also ``"cuda"`` or ``"cuda:N"`` (the model and
+            every batch are moved there; under ``torchrun`` ``"cuda"`` means ``cuda:LOCAL_RANK``).
     """
-    if device not in (None, "cpu") and str(device) != "cpu":
-        raise ValueError(f"device {device!r}: gradwise computes with NumPy on the CPU; use device=None or 'cpu'")
+    engine = engine_for(model, device)
+    check_same_engine(engine, "fit", optimizer=optimizer, loss=loss, scheduler=scheduler)
+    model = engine.to_device(model)
+    parallel = dist.from_environment(device) if engine.name == "torch" else None
+    if parallel is not None:
+        engine.device = parallel.device
+        model = engine.to_device(model)
+        if seed is None:   # every process must shuffle alike
+            seed = parallel.broadcast_int(int(np.random.SeedSequence().entropy % 2**31))
     if seed is not None:
-        manual_seed(seed)
-        np.random.seed(seed % 2**32)
-        random.seed(seed)
-    loss_fn = resolve_loss(loss)
-    optimizer = resolve_optimizer(optimizer, model)
+        seed_everything(seed, engine)
+    loss_fn = resolve_loss(loss, engine)
+    optimizer = resolve_optimizer(optimizer, model, engine)
     if isinstance(val, float):
-        if isinstance(train, DataLoader):
+        if hasattr(train, "dataset") and hasattr(train, "batch_size"):   # gradwise's or PyTorch's DataLoader
             raise TypeError("fit: val as a fraction needs train as a Dataset or (X, y), not a DataLoader")
         train, val = train_val_split(train, val_fraction=val, stratify=True if classification_kind(loss_fn) else None,
                                      seed=seed)
-    params = list(model.parameters())
-    dtype = params[0]._data.dtype if params else np.float32
-    generator = Generator().manual_seed(seed) if seed is not None else None
-    train_loader = as_loader(train, batch_size, shuffle=True, generator=generator, dtype=dtype, what="train")
-    val_loader = as_loader(val, max(batch_size, VAL_BATCH_SIZE), shuffle=False, dtype=dtype, what="validation") \
-        if val is not None else None
+    dtype = engine.float_dtype(model)
+    shard = parallel.shard if parallel is not None else None
+    train_loader = make_loader(train, engine, batch_size, True, seed, dtype, "train", shard)
+    val_loader = make_loader(val, engine, max(batch_size, VAL_BATCH_SIZE), False, seed, dtype, "validation",
+                             shard) if val is not None else None
+    if parallel is not None and not parallel.is_main:   # only rank 0 writes and prints
+        log_dir, progress, babysit = None, False, False
 
     cbs: list[Callback] = list(callbacks)
     stopper = _early_stopping(early_stopping, val_loader is not None)
@@ -232,13 +268,14 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
                                        every_n_epochs=int(checkpoint_every)))
     if progress and not _has(cbs, ProgressBar):
         cbs.append(ProgressBar())
-    if babysit and not any(type(cb).__name__ == "Babysitter" for cb in cbs):
+    if babysit and not any(getattr(cb, "is_babysitter", False) for cb in cbs):
         sitter = _babysitter()
         if sitter is not None:
             cbs.append(sitter)
 
     trainer = Trainer(model, optimizer, loss_fn, train_loader, val_loader, epochs=epochs, callbacks=cbs,
-                      schedulers=schedulers, metrics=_metrics(metrics, loss_fn), log_dir=log_dir)
+                      schedulers=schedulers, metrics=_metrics(metrics, loss_fn), log_dir=log_dir, engine=engine,
+                      distributed=parallel)
     if resume is not None:
         trainer.load_checkpoint(resume)
         trainer.echo(f"resumed from {resume} after epoch {trainer.epoch} (step {trainer.global_step})")

@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 
 from gradwise.train import checkpoint as ckpt
-from gradwise.train.fit import as_loader, resolve_loss, resolve_optimizer
-from gradwise.train.trainer import Trainer
+from gradwise.train.fit import resolve_loss, resolve_optimizer
 
 __all__ = ["lr_find", "LRFinderResult"]
 
@@ -132,7 +131,7 @@ def _suggestions(lrs: np.ndarray, losses: np.ndarray, num_steps: int) -> tuple[f
 def lr_find(model: Any, train: Any, loss: str | Callable, optimizer_cls: Any = None, start_lr: float = 1e-7,
             end_lr: float = 10.0, num_steps: int = 100, smooth: float = 0.98, diverge_factor: float = 4.0, *,
             batch_size: int = 32, optimizer_kwargs: Mapping[str, Any] | None = None,
-            seed: int | None = None) -> LRFinderResult:
+            seed: int | None = None, device: Any = None) -> LRFinderResult:
     """Sweep the learning rate exponentially from ``start_lr`` to ``end_lr`` over ``num_steps`` batches.
 
     Args:
@@ -145,10 +144,12 @@ def lr_find(model: Any, train: Any, loss: str | Callable, optimizer_cls: Any = N
             bias-corrected as in Adam).
         diverge_factor: stop when the smoothed loss exceeds this multiple of its best value.
         batch_size, seed: for building the loader from a Dataset or arrays.
+        device: for a PyTorch model, where to sweep (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
         optimizer_kwargs: further arguments of the optimizer (momentum, weight_decay, ...).
     """
-    from gradwise.optim import Adam, Optimizer
-    from gradwise.tensor.random import Generator
+    from gradwise.engines import check_same_engine, engine_for
+    from gradwise.train.evaluate import split_batch
+    from gradwise.train.fit import make_loader
 
     if not 0 < start_lr < end_lr:
         raise ValueError(f"lr_find: need 0 < start_lr < end_lr, got {start_lr} and {end_lr}")
@@ -156,17 +157,18 @@ def lr_find(model: Any, train: Any, loss: str | Callable, optimizer_cls: Any = N
         raise ValueError(f"lr_find: num_steps must be at least 2, got {num_steps}")
     if not 0 <= smooth < 1:
         raise ValueError(f"lr_find: smooth must lie in [0, 1), got {smooth}")
-    loss_fn = resolve_loss(loss)
-    given = optimizer_cls if isinstance(optimizer_cls, Optimizer) else None
-    params = list(model.parameters())
-    loader = as_loader(train, batch_size, shuffle=True, generator=Generator().manual_seed(seed) if seed is not None
-                       else None, dtype=params[0]._data.dtype if params else np.float32)
+    engine = engine_for(model, device)
+    check_same_engine(engine, "lr_find", optimizer=optimizer_cls, loss=loss)
+    model = engine.to_device(model)
+    loss_fn = resolve_loss(loss, engine)
+    given = optimizer_cls if engine.owns_optimizer(optimizer_cls) else None
+    loader = make_loader(train, engine, batch_size, True, seed, engine.float_dtype(model), "train")
     lrs: list[float] = []
     raw: list[float] = []
     smoothed: list[float] = []
     reason = f"completed {num_steps} steps"
-    with ckpt.preserved(model, given, ckpt.loader_generators([loader])):
-        optimizer = given or resolve_optimizer((optimizer_cls or Adam, dict(optimizer_kwargs or {})), model)
+    with ckpt.preserved(model, given, ckpt.loader_generators([loader]), engine):
+        optimizer = given or resolve_optimizer((optimizer_cls or "adam", dict(optimizer_kwargs or {})), model, engine)
         model.train()
         avg, best = 0.0, math.inf
         batches = _cycle(loader)
@@ -175,9 +177,9 @@ def lr_find(model: Any, train: Any, loss: str | Callable, optimizer_cls: Any = N
             lr = start_lr * ratio ** (i / (num_steps - 1))
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            inputs, target = Trainer.split_batch(next(batches))
+            inputs, target = split_batch(next(batches), engine)
             value_t = loss_fn(model(*inputs), target)
-            value = float(value_t.item())
+            value = engine.item(value_t)
             if not math.isfinite(value):
                 reason = f"the loss became {value} at lr {lr:.2e} (step {i + 1})"
                 break

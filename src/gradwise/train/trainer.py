@@ -29,17 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.tensor.grad_mode import no_grad
-from gradwise.tensor.tensor import Tensor
+from gradwise.engines import Engine, engine_for
 from gradwise.train import checkpoint as ckpt
 from gradwise.train.callbacks import Callback, LearningRateScheduler
+from gradwise.train.evaluate import Means, Metric, batch_metrics, batch_size_of, evaluate, split_batch
 from gradwise.train.history import Check, History
 from gradwise.train.jsonable import json_default
 
 __all__ = ["Trainer", "Metric"]
-
-#: A metric: ``fn(outputs, targets) -> float``, the batch mean, on NumPy arrays.
-Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
 class Trainer:
@@ -47,7 +44,11 @@ class Trainer:
 
     Public attributes (what callbacks may read; ``fit`` builds the trainer):
 
-    * ``model``, ``optimizer``, ``loss_fn`` - what is trained, how, against what.
+    * ``model``, ``optimizer``, ``loss_fn`` - what is trained, how, against what (a gradwise or a
+      PyTorch model; under ``torchrun`` ``model`` is the module itself, not its DDP wrapper).
+    * ``engine`` - the :class:`~gradwise.engines.Engine` that drives the model (arrays out and in,
+      ``no_grad``, snapshots, random streams); callbacks go through it, never into a tensor.
+    * ``distributed`` - the :class:`~gradwise.train.distributed.Distributed` context under ``torchrun``, else None.
     * ``scheduler`` - the first learning-rate scheduler (None without one); ``schedulers`` - all of them.
     * ``train_loader``, ``val_loader`` (None without validation data) - :class:`~gradwise.data.DataLoader`\\ s.
     * ``history`` - the :class:`~gradwise.train.History` being written.
@@ -70,10 +71,13 @@ class Trainer:
     def __init__(self, model: Any, optimizer: Any, loss_fn: Callable, train_loader: Any, val_loader: Any = None, *,
                  epochs: int, callbacks: Sequence[Callback] = (), schedulers: Sequence[Any] = (),
                  metrics: Mapping[str, Metric] | None = None, log_dir: str | Path | None = None,
-                 is_classification: bool | None = None) -> None:
+                 is_classification: bool | None = None, engine: Engine | None = None, distributed: Any = None) -> None:
         if not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.engine = engine or engine_for(model)
+        self.distributed = distributed
+        self.forward_model = distributed.wrap(model) if distributed is not None else model
         self.train_loader, self.val_loader = train_loader, val_loader
         self.epochs = epochs
         self.callbacks: list[Callback] = sorted(callbacks, key=lambda cb: getattr(cb, "order", 0))
@@ -98,7 +102,7 @@ class Trainer:
         self._first_batch: Any = None
         self._num_classes: int | None = None
         self._t0 = time.perf_counter()
-        self._needs_closure = type(optimizer).__name__ == "LBFGS"
+        self._needs_closure = self.engine.needs_closure(optimizer)
 
     # ================================================================== the loop
     def run(self) -> History:
@@ -108,7 +112,7 @@ class Trainer:
             self._rewrite_checks_file()
             self._call("on_train_begin")
             if self._resume_rng is not None:   # after on_train_begin: probes made there cannot shift the streams
-                ckpt.restore_rng(self._resume_rng, self._generators)
+                ckpt.restore_rng(self._resume_rng, self._generators, self.engine)
                 self._resume_rng = None
             if self.epoch >= self.epochs:
                 self.stop(f"nothing to do: the run already has {self.epoch} of the {self.epochs} epochs asked for")
@@ -128,26 +132,34 @@ class Trainer:
 
     def _train_epoch(self, epoch: int) -> None:
         self.epoch, self.batch_index = epoch, -1
+        for loader in (self.train_loader, self.val_loader):
+            _set_epoch(loader, epoch - 1)
         self._call("on_epoch_begin", epoch)
         lr = self.lr
         start = time.perf_counter()
         self.model.train()
-        totals = _Means()
+        totals = Means()
         batches = iter(self.train_loader)
         try:
             for batch_index, batch in enumerate(batches):
                 if not self._train_step(batch_index, batch, totals):
                     return   # non-finite loss: stopped, no record for this epoch
-                if self.stop_training:
-                    break
+                if self.stop_training and self.distributed is None:
+                    break    # (data-parallel processes stop together, at the end of the epoch)
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
+        if self.distributed is not None:
+            totals = self.distributed.reduce_means(totals)
         if totals.count == 0:
             raise ValueError("the training data gave no batch in this epoch (an empty dataset, or drop_last=True "
                              "with fewer samples than batch_size)")
         record: dict[str, Any] = {"epoch": epoch, **totals.means()}
+        if not math.isfinite(record["loss"]):   # data-parallel runs find it here (no per-step agreement)
+            self.stop(f"non-finite training loss ({record['loss']}) in epoch {epoch}: lower the learning rate, "
+                      "normalize the inputs, or check what the loss is given")
+            return
         if self.val_loader is not None:
             val_logs = self.evaluate(self.val_loader)
             bad = {k: v for k, v in val_logs.items() if not math.isfinite(v)}
@@ -161,17 +173,23 @@ class Trainer:
         record["seconds"] = time.perf_counter() - start
         self.history.records.append(record)
         self._call("on_epoch_end", epoch, record)
+        if self.distributed is not None:
+            self._agree_on_stopping()
 
+    def _agree_on_stopping(self) -> None:
+        """Data-parallel processes stop together: when any process asks to stop, all do."""
+        if self.distributed.any(self.stop_training) and not self.stop_training:
+            self.stop("another process of the data-parallel run stopped")
     def _train_step(self, batch_index: int, batch: Any, totals: "_Means") -> bool:
         """Forward, loss, backward, update for one batch; False when the loss was not finite."""
         self.batch_index = batch_index
         self._call("on_batch_begin", batch_index, batch)
         inputs, target = self.split_batch(batch)
-        outputs = self.model(*inputs)
+        outputs = self.forward_model(*inputs)
         loss = self.loss_fn(outputs, target)
-        value = float(loss.item())
+        value = self.engine.item(loss)
         self._call("on_after_forward", batch_index, outputs, loss)
-        if not math.isfinite(value):
+        if not math.isfinite(value) and self.distributed is None:
             n = self.batches_per_epoch
             self.stop(f"non-finite training loss ({value}) at epoch {self.epoch}, batch {batch_index + 1}"
                       f"{f'/{n}' if n else ''} (step {self.global_step + 1}); stopped before that update so the weights "
@@ -186,45 +204,28 @@ class Trainer:
         else:
             self.optimizer.step()
         self.global_step += 1
-        size = _batch_size(target, inputs)
+        size = batch_size_of(target, inputs)
         logs: dict[str, Any] = {"epoch": self.epoch, "step": self.global_step, "batch": batch_index + 1, "loss": value}
-        logs.update(self._batch_metrics(outputs, target))
+        logs.update(batch_metrics(self.engine, self.metrics, outputs, target))
         logs["lr"] = self.lr
         logs["size"] = size
         totals.add({k: logs[k] for k in ("loss", *self.metrics)}, size)
         self._call("on_batch_end", batch_index, logs)
         return True
 
-    def _closure(self, inputs: tuple, target: Any) -> Tensor:
+    def _closure(self, inputs: tuple, target: Any) -> Any:
         """Re-evaluation of the loss for solvers that need it (LBFGS)."""
         self.optimizer.zero_grad()
-        loss = self.loss_fn(self.model(*inputs), target)
+        loss = self.loss_fn(self.forward_model(*inputs), target)
         loss.backward()
         return loss
 
     def evaluate(self, loader: Any, prefix: str = "val_") -> dict[str, float]:
-        """Mean loss and metrics over ``loader`` in eval mode without gradients: ``{"val_loss": ..., ...}``."""
-        was_training = self.model.training
-        self.model.eval()
-        totals = _Means()
-        try:
-            with no_grad():
-                for batch in loader:
-                    inputs, target = self.split_batch(batch)
-                    outputs = self.model(*inputs)
-                    logs = {"loss": float(self.loss_fn(outputs, target).item()), **self._batch_metrics(outputs, target)}
-                    totals.add(logs, _batch_size(target, inputs))
-        finally:
-            self.model.train(was_training)
-        if totals.count == 0:
-            raise ValueError("the validation data gave no batch")
-        return {prefix + k: v for k, v in totals.means().items()}
-
-    def _batch_metrics(self, outputs: Tensor, target: Any) -> dict[str, float]:
-        if not self.metrics:
-            return {}
-        out, tgt = outputs._data, (target._data if isinstance(target, Tensor) else np.asarray(target))
-        return {name: float(fn(out, tgt)) for name, fn in self.metrics.items()}
+        """Mean loss and metrics over ``loader`` in eval mode without gradients: ``{"val_loss": ..., ...}``
+        (:func:`gradwise.train.evaluate`; under ``torchrun`` over every process's shard)."""
+        reduce = self.distributed.reduce_means if self.distributed is not None else None
+        return evaluate(self.model, loader, self.loss_fn, self.metrics, engine=self.engine, prefix=prefix,
+                        reduce=reduce)
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -282,19 +283,16 @@ class Trainer:
             if key.startswith("val_") and self.val_loader is None else ""
         raise ValueError(f"{who}: {key!r} is not logged by this run{hint}; logged keys: {', '.join(self.metric_names)}")
 
-    @staticmethod
-    def split_batch(batch: Any) -> tuple[tuple[Any, ...], Any]:
-        """``(inputs, target)`` of a batch: ``(x, y)`` -> ``((x,), y)``; ``(x1, x2, y)`` -> ``((x1, x2), y)``."""
-        if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-            return tuple(_as_tensor(b) for b in batch[:-1]), _as_tensor(batch[-1])
-        raise TypeError(f"a training batch must be a tuple/list (inputs..., target) as TensorDataset gives; got "
-                        f"{type(batch).__name__}" + (" with one field" if isinstance(batch, (tuple, list)) else ""))
+    def split_batch(self, batch: Any) -> tuple[tuple[Any, ...], Any]:
+        """``(inputs, target)`` of a batch as the model's tensors on its device: ``(x, y)`` -> ``((x,), y)``;
+        ``(x1, x2, y)`` -> ``((x1, x2), y)``."""
+        return split_batch(batch, self.engine)
 
     @property
     def first_batch(self) -> Any:
         """The first training batch (drawn once, with every random stream restored afterwards)."""
         if self._first_batch is None:
-            with ckpt.preserved(generators=self._generators):
+            with ckpt.preserved(generators=self._generators, engine=self.engine):
                 batches = iter(self.train_loader)
                 try:
                     self._first_batch = next(batches)
@@ -316,7 +314,7 @@ class Trainer:
                 self._num_classes = 2
             else:
                 inputs, _ = self.split_batch(self.first_batch)
-                with self.preserve_state(optimizer=False), no_grad():
+                with self.preserve_state(optimizer=False), self.engine.no_grad():
                     self.model.eval()
                     out = self.model(*inputs)
                 self._num_classes = int(out.shape[1]) if out.ndim > 1 else 2
@@ -328,7 +326,8 @@ class Trainer:
         For checks that probe or briefly train the model (e.g. "can it overfit a tiny batch?"):
         the run afterwards is exactly the run it would have been without the probe.
         """
-        return ckpt.preserved(self.model if model else None, self.optimizer if optimizer else None, self._generators)
+        return ckpt.preserved(self.model if model else None, self.optimizer if optimizer else None, self._generators,
+                              engine=self.engine)
 
     @property
     def batches_per_epoch(self) -> int | None:
@@ -350,6 +349,12 @@ class Trainer:
     def _generators(self) -> list:
         return ckpt.loader_generators([self.train_loader, self.val_loader])
 
+    @property
+    def _stateful_loaders(self) -> list:
+        """Loaders that keep their own order state (PyTorch's in-memory batches: a base seed)."""
+        return [loader for loader in (self.train_loader, self.val_loader)
+                if hasattr(loader, "set_epoch") and hasattr(loader, "load_state_dict")]
+
     # ================================================================== checkpoints
     def _callback_keys(self) -> list[tuple[str, Callback]]:
         keys, seen = [], {}
@@ -366,11 +371,13 @@ class Trainer:
             "global_step": self.global_step,
             "epochs": self.epochs,
             "saved_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "model": {k: np.array(v._data, copy=True) for k, v in self.model.state_dict().items()},
+            "engine": self.engine.name,
+            "model": self.engine.state_arrays(self.model),
             "optimizer": self.optimizer.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "callbacks": {key: cb.state_dict() for key, cb in self._callback_keys()},
-            "rng": ckpt.capture_rng(self._generators),
+            "rng": ckpt.capture_rng(self._generators, self.engine),
+            "loaders": [loader.state_dict() for loader in self._stateful_loaders],
             "history": self.history.state_dict(),
         }
 
@@ -386,8 +393,12 @@ class Trainer:
         """
         path = Path(path)
         state = ckpt.load_checkpoint(path)
+        saved_engine = state.get("engine", "gradwise")
+        if saved_engine != self.engine.name:
+            raise ValueError(f"{path}: the checkpoint is of a {saved_engine} model, this run trains a "
+                             f"{self.engine.display} model; resume with the model it was written for")
         try:
-            self.model.load_state_dict(state["model"])
+            self.engine.load_state_arrays(self.model, state["model"])
         except RuntimeError as err:
             raise ValueError(f"{path}: the checkpoint does not fit this model: {err}") from None
         try:
@@ -401,6 +412,8 @@ class Trainer:
                              f"{len(self.schedulers)}; resume with the same scheduler setup")
         for sched, s in zip(self.schedulers, saved_schedulers):
             sched.load_state_dict(s)
+        for loader, s in zip(self._stateful_loaders, state.get("loaders", [])):
+            loader.load_state_dict(s)
         saved_callbacks = state.get("callbacks", {})
         for key, cb in self._callback_keys():
             if key in saved_callbacks:
@@ -448,7 +461,8 @@ class Trainer:
             "diagnosis": h.diagnosis.to_dict() if h.diagnosis is not None else None,
             "diagnosis_note": h.diagnosis_note, "checks": [c.to_dict() for c in h.checks],
             "resumed_from": str(self.resumed_from) if self.resumed_from else None,
-            "model": type(self.model).__name__, "optimizer": type(self.optimizer).__name__,
+            "model": type(self.model).__name__, "optimizer": type(self.optimizer).__name__, "engine": self.engine.name,
+            "processes": self.distributed.world_size if self.distributed is not None else 1,
             "loss": callable_name(self.loss_fn),
         }
         text = json.dumps(summary, indent=2, default=json_default)
@@ -456,34 +470,13 @@ class Trainer:
 
 
 # ============================================================================= helpers
-class _Means:
-    """Sample-weighted means of per-batch values (each batch's mean times its size)."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.count = 0
-
-    def add(self, values: Mapping[str, float], size: int) -> None:
-        for k, v in values.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v) * size
-        self.count += size
-
-    def means(self) -> dict[str, float]:
-        return {k: s / self.count for k, s in self.sums.items()}
-
-
-def _as_tensor(x: Any) -> Any:
-    if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
-        return Tensor._make(x)
-    return x
-
-
-def _batch_size(target: Any, inputs: tuple) -> int:
-    for x in (target, *inputs):
-        shape = getattr(x, "shape", None)
-        if shape:
-            return int(shape[0])
-    return 1
+def _set_epoch(loader: Any, epoch: int) -> None:
+    """Tell a loader (or its sampler) which epoch comes, as ``DistributedSampler.set_epoch`` wants."""
+    for owner in (loader, getattr(loader, "sampler", None), getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
+        set_epoch = getattr(owner, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+            return
 
 
 def classification_kind(loss_fn: Any) -> str | None:

@@ -54,7 +54,7 @@ class PruningCallback(Callback):
         if self.best_value is None or (value > self.best_value if self.maximize else value < self.best_value):
             self.best_value, self.best_epoch = float(value), epoch
             if self.keep_best_state:
-                self.best_state = {k: np.array(v._data, copy=True) for k, v in trainer.model.state_dict().items()}
+                self.best_state = trainer.engine.snapshot_weights(trainer.model)
         self.trial.report(float(value), step=epoch)
         if self.pruned_at is None and not trainer.stop_training and self.trial.should_prune():
             self.pruned_at = epoch

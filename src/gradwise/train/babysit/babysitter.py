@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradwise.tensor.grad_mode import no_grad
+from gradwise.engines import activation_kind
 from gradwise.train.babysit.activation_checks import check_dead_relu, check_nan_inf, check_saturation
 from gradwise.train.babysit.check import DURING_TRAINING, Check, make, severity
 from gradwise.train.babysit.data_checks import check_input_normalization
@@ -84,6 +84,7 @@ class Babysitter(Callback):
     """
 
     order = 0
+    is_babysitter = True   # fit() adds no second one
 
     def __init__(self, thresholds: Thresholds | Mapping[str, Any] | None = None, *, pre_training: bool = True,
                  stop_on_fail: bool = False) -> None:
@@ -175,9 +176,10 @@ class Babysitter(Callback):
     @_guarded
     def _begin(self, trainer: "Trainer", resumed: bool) -> None:
         th, model = self.thresholds, trainer.model
+        engine = trainer.engine
         self._labels = _layer_labels(model)
         layers = activation_layers(model)
-        self._recorder = ActivationRecorder(layers, th.histogram_bins, th.dead_activity, th.saturation_margin)
+        self._recorder = ActivationRecorder(layers, th.histogram_bins, th.dead_activity, th.saturation_margin, engine)
         for name, _, _ in layers:
             edges = self.stats["activations"]["layers"].get(name, {}).get("edges")
             if edges:
@@ -189,11 +191,11 @@ class Babysitter(Callback):
             model.train()
             self._recorder.attach()
             try:
-                trace = trace_forward(model, inputs)
+                trace = trace_forward(model, inputs, engine)
             finally:
                 first_samples = self._recorder.detach()
-            with no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss = float(as_array(trainer.loss_fn(trace.output, target)))
+            with engine.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                loss = float(as_array(trainer.loss_fn(trace.output, target), engine))
         self._weights = _in_forward_order(weighted_layers(model), trace.order)
         self.stats["labels"] = {name: self._labels.get(name, "") for name, _ in self._weights}
         if resumed:
@@ -207,26 +209,26 @@ class Babysitter(Callback):
     def _pre_training_checks(self, trainer: "Trainer", inputs: tuple, target: Any, outputs: Any, loss: float) -> None:
         th, model = self.thresholds, trainer.model
         with trainer.preserve_state(model=False, optimizer=False):
-            xs, ys = collect_samples(trainer.train_loader, trainer.split_batch, th.input_sample_size)
+            xs, ys = collect_samples(trainer.train_loader, trainer.split_batch, th.input_sample_size, trainer.engine)
         self._emit(trainer, self._safely("input_normalization", lambda: check_input_normalization(xs[0], th)), True)
 
         def init_scheme() -> Check:
             with trainer.preserve_state():
-                described = describe_layers(model, inputs)
+                described = describe_layers(model, inputs, trainer.engine)
             return check_init_scheme(described, th)
 
         self._emit(trainer, self._safely("init_scheme", init_scheme), True)
         kind = classification_kind(trainer.loss_fn)
         self._emit(trainer, self._safely("initial_loss", lambda: check_initial_loss(
-            loss, expected_initial_loss(callable_name(trainer.loss_fn), kind, as_array(target), trainer.num_classes,
-                                        as_array(outputs)), th)), True)
+            loss, expected_initial_loss(callable_name(trainer.loss_fn), kind, as_array(target, trainer.engine),
+                                        trainer.num_classes, as_array(outputs, trainer.engine)), th)), True)
 
         def overfit() -> Check:
             pick = pick_tiny_batch(ys, trainer.is_classification, th)
             accuracy = accuracy_for(kind) if trainer.is_classification else None
             with trainer.preserve_state(model=False, optimizer=False):
                 return check_overfit_tiny_batch(model, trainer.optimizer, trainer.loss_fn, [x[pick] for x in xs],
-                                                ys[pick], th, accuracy)
+                                                ys[pick], th, accuracy, trainer.engine)
 
         self._emit(trainer, self._safely("overfit_tiny_batch", overfit), True)
 
@@ -243,7 +245,7 @@ class Babysitter(Callback):
             self._attach(trainer)
 
     def on_after_forward(self, trainer: "Trainer", batch_index: int, outputs: Any, loss: Any) -> None:
-        value = float(as_array(loss))
+        value = trainer.engine.item(loss)
         if self._sampled or not math.isfinite(value):
             self._after_forward(trainer, value)
 
@@ -280,13 +282,14 @@ class Babysitter(Callback):
 
     @_guarded
     def _record_gradients(self, trainer: "Trainer") -> None:
+        engine = trainer.engine
         norms: dict[str, float] = {}
         first_bad, total_abs, count = None, 0.0, 0
         for name, module in self._weights:
             grad = module.weight.grad
             if grad is None:
                 continue
-            g = grad._data
+            g = engine.to_numpy(grad)
             norm = float(np.linalg.norm(g))
             if not math.isfinite(norm):
                 first_bad = first_bad or name
@@ -298,7 +301,8 @@ class Babysitter(Callback):
             self._emit(trainer, check_nan_inf(self._when(trainer), first_gradient=first_bad, labels=self._labels))
         elif norms:
             self._emit(trainer, check_gradient_flow(norms, total_abs / max(count, 1), self.thresholds, self._labels))
-        self._before = [(name, module, module.weight._data.copy()) for name, module in self._weights]
+        self._before = [(name, module, np.array(engine.to_numpy(module.weight), copy=True))
+                        for name, module in self._weights]
 
     @_guarded
     def _divergence(self, trainer: "Trainer", recent: float) -> None:
@@ -348,11 +352,12 @@ class Babysitter(Callback):
     def _locate_nonfinite(self, trainer: "Trainer", loss: float, inputs: tuple, first_activation: str | None = None
                           ) -> None:
         """Find where a NaN/inf comes from: the inputs, a layer's weights, or the first layer whose output breaks."""
-        inputs_bad = any(as_array(x).dtype.kind == "f" and not np.isfinite(as_array(x)).all() for x in inputs)
-        first_weight = next((name for name, m in self._weights if not np.isfinite(m.weight._data).all()), None)
+        engine = trainer.engine
+        inputs_bad = any(_nonfinite(as_array(x, engine)) for x in inputs)
+        first_weight = next((name for name, m in self._weights if _nonfinite(engine.to_numpy(m.weight))), None)
         if first_activation is None and not inputs_bad and first_weight is None:
             with trainer.preserve_state():
-                first_activation = trace_forward(trainer.model, inputs).first_nonfinite
+                first_activation = trace_forward(trainer.model, inputs, engine).first_nonfinite
         self._emit(trainer, check_nan_inf(self._when(trainer), loss=loss, inputs_nonfinite=inputs_bad,
                                           first_weight=first_weight, first_activation=first_activation,
                                           labels=self._labels))
@@ -381,7 +386,7 @@ class Babysitter(Callback):
         kinds = {s.kind for s in samples.values()}
         if "relu" in kinds:
             self._emit(trainer, check_dead_relu(samples, self.thresholds, self._labels))
-        if kinds & {"sigmoid", "tanh"}:
+        if kinds & {"sigmoid", "tanh", "hardtanh"}:
             self._emit(trainer, check_saturation(samples, self.thresholds, self._labels))
 
     @_guarded
@@ -394,7 +399,7 @@ class Babysitter(Callback):
         for name, module, old in before:
             size = float(np.linalg.norm(old))
             if size > 0:
-                ratios[name] = float(np.linalg.norm(module.weight._data - old)) / size
+                ratios[name] = float(np.linalg.norm(trainer.engine.to_numpy(module.weight) - old)) / size
         updates = self.stats["updates"]
         self._append_series(updates, "ratios", ratios, trainer, trainer.global_step)
         updates["lr"].append(trainer.lr)
@@ -428,6 +433,10 @@ class Babysitter(Callback):
 
 
 # ============================================================================= helpers
+def _nonfinite(values: np.ndarray) -> bool:
+    return values.dtype.kind == "f" and not np.isfinite(values).all()
+
+
 def _layer_labels(model: Any) -> dict[str, str]:
     """Module name -> a short description: the class, and for activations the weighted layer they follow."""
     labels, previous = {}, None
@@ -438,7 +447,7 @@ def _layer_labels(model: Any) -> dict[str, str]:
         kind = type(module).__name__
         if name in weighted:
             labels[name], previous = kind, f"{kind} {name!r}"
-        elif kind in ("ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh") and previous:
+        elif activation_kind(module) is not None and previous:
             labels[name] = f"{kind} after {previous}"
         else:
             labels[name] = kind

@@ -47,27 +47,31 @@ class LayerInit:
         return self.activation not in _OUTPUT
 
 
-def describe_layers(model: Any, example_inputs: tuple | None = None) -> list[LayerInit]:
+def describe_layers(model: Any, example_inputs: tuple | None = None, engine: Any = None) -> list[LayerInit]:
     """The Linear, Conv2d and Maxout layers of ``model`` with the activation that follows each.
 
     With ``example_inputs`` (a single input) the activation is found in the recorded graph of one
     forward pass (functional activations included); otherwise from the registration order, which is
     right for ``Sequential`` models.  The caller protects the model's state around the probe.
     """
+    if engine is None:
+        from gradwise.engines import engine_for
+
+        engine = engine_for(model)
     described = None
     if example_inputs is not None and len(example_inputs) == 1:
         try:
-            described = nn_init.following_activations(model, example_inputs[0])
+            described = engine.following_activations(model, example_inputs[0])
         except Exception:   # an unusual forward: fall back to the registration order
             described = None
     if described is None or all(activation in ("none", "Maxout") for _, _, activation, _ in described):
-        described = nn_init.following_activations(model)
+        described = engine.following_activations(model)
     normalized = _normalized_layers(model, [name for name, *_ in described])
     out = []
     for name, layer, activation, slope in described:
         bias = getattr(layer, "bias", None)
-        out.append(LayerInit(name=name, kind=type(layer).__name__, weight=as_array(layer.weight),
-                             bias=None if bias is None else as_array(bias), activation=activation, slope=slope,
+        out.append(LayerInit(name=name, kind=type(layer).__name__, weight=as_array(layer.weight, engine),
+                             bias=None if bias is None else as_array(bias, engine), activation=activation, slope=slope,
                              normalized=name in normalized))
     return out
 

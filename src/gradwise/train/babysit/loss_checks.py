@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.tensor.tensor import Tensor
 from gradwise.train.babysit.check import Check, make
 from gradwise.train.babysit.thresholds import Thresholds
 
@@ -90,7 +89,8 @@ def pick_tiny_batch(target: np.ndarray, classification: bool, th: Thresholds) ->
 
 def check_overfit_tiny_batch(model: Any, optimizer: Any, loss_fn: Callable, inputs: Sequence[np.ndarray],
                              target: np.ndarray, th: Thresholds,
-                             accuracy: Callable[[np.ndarray, np.ndarray], float] | None = None) -> Check:
+                             accuracy: Callable[[np.ndarray, np.ndarray], float] | None = None,
+                             engine: Any = None) -> Check:
     """Train deep copies of ``model`` and ``optimizer`` on the tiny batch ``(inputs, target)``.
 
     Success: 100 % ``accuracy`` for classification (TheDeepChecker: no mislabeled sample left), or the
@@ -99,25 +99,29 @@ def check_overfit_tiny_batch(model: Any, optimizer: Any, loss_fn: Callable, inpu
     the random streams the copies drew from.
     """
     name = "overfit_tiny_batch"
+    if engine is None:
+        from gradwise.engines import engine_for
+
+        engine = engine_for(model)
     model_c, opt_c = copy.deepcopy((model, optimizer))
     model_c.train()
-    xs = [Tensor._make(np.asarray(x)) for x in inputs]
-    y = Tensor._make(np.asarray(target))
+    xs = [engine.as_input(np.asarray(x)) for x in inputs]
+    y = engine.as_input(np.asarray(target))
     samples = int(len(target))
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):   # a probe of a bad setup may overflow
-        return _overfit(model_c, opt_c, loss_fn, xs, y, th, accuracy, samples)
+        return _overfit(model_c, opt_c, loss_fn, xs, y, th, accuracy, samples, engine)
 
 
-def _overfit(model_c: Any, opt_c: Any, loss_fn: Callable, xs: list, y: Tensor, th: Thresholds,
-             accuracy: Callable | None, samples: int) -> Check:
+def _overfit(model_c: Any, opt_c: Any, loss_fn: Callable, xs: list, y: Any, th: Thresholds,
+             accuracy: Callable | None, samples: int, engine: Any) -> Check:
     name = "overfit_tiny_batch"
-    closure_needed = type(opt_c).__name__ == "LBFGS"
+    closure_needed = engine.needs_closure(opt_c)
     start, first, losses = time.perf_counter(), None, []
     acc = None
     for step in range(th.overfit_max_steps + 1):
         out = model_c(*xs)
         loss = loss_fn(out, y)
-        value = float(loss.item())
+        value = engine.item(loss)
         losses.append(value)
         first = value if first is None else first
         if not math.isfinite(value):
@@ -125,7 +129,7 @@ def _overfit(model_c: Any, opt_c: Any, loss_fn: Callable, xs: list, y: Tensor, t
                                       "learning rate is too high or the model/loss produces NaN",
                         samples=samples, steps=step, initial_loss=first, final_loss=value)
         if accuracy is not None:
-            acc = float(accuracy(out._data, y._data))
+            acc = float(accuracy(engine.to_numpy(out), engine.to_numpy(y)))
             done = acc >= 1.0 and value < first
         else:
             done = value <= th.overfit_loss_fraction * first
@@ -155,7 +159,7 @@ def _overfit(model_c: Any, opt_c: Any, loss_fn: Callable, xs: list, y: Tensor, t
                 samples=samples, steps=len(losses) - 1, initial_loss=first, final_loss=losses[-1], accuracy=acc)
 
 
-def _closure(model: Any, optimizer: Any, loss_fn: Callable, xs: list, y: Tensor) -> Tensor:
+def _closure(model: Any, optimizer: Any, loss_fn: Callable, xs: list, y: Any) -> Any:
     optimizer.zero_grad()
     loss = loss_fn(model(*xs), y)
     loss.backward()

@@ -20,25 +20,28 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.tensor.grad_mode import no_grad
-from gradwise.tensor.tensor import Tensor
+from gradwise.engines import ACTIVATION_KINDS, Engine, activation_kind
+from gradwise.engines.native import NativeEngine
 
 __all__ = ["ACTIVATION_KINDS", "BOUNDS", "activation_layers", "weighted_layers", "LayerSample", "ActivationRecorder",
            "activation_sample", "histogram_edges", "trace_forward", "Trace", "collect_samples", "as_array"]
 
-#: Activation module class -> the kind the checks know.  ReLU units can die (the lecture's "dying ReLU");
-#: sigmoid and tanh units saturate; the others are only histogrammed for the report.
-ACTIVATION_KINDS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu", "Sigmoid": "sigmoid", "Tanh": "tanh",
-                    "Maxout": "maxout"}
 #: At most this many values of a layer's output go into its histogram (a strided subsample beyond).
 HISTOGRAM_VALUES = 4096
 #: Output range of the bounded activations.
-BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
+BOUNDS = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "hardtanh": (-1.0, 1.0)}
+_NATIVE = NativeEngine()
 
 
-def as_array(x: Any) -> np.ndarray:
-    """The NumPy array behind a Tensor (or the array itself)."""
-    return x._data if isinstance(x, Tensor) else np.asarray(x)
+def as_array(x: Any, engine: Engine | None = None) -> np.ndarray:
+    """The NumPy numbers of a tensor of either framework (or the array itself)."""
+    if engine is not None:
+        return engine.to_numpy(x)
+    if _NATIVE.is_tensor(x) or isinstance(x, np.ndarray):
+        return _NATIVE.to_numpy(x)
+    from gradwise.engines import to_numpy
+
+    return to_numpy(x)
 
 
 def activation_layers(model: Any) -> list[tuple[str, Any, str]]:
@@ -47,8 +50,7 @@ def activation_layers(model: Any) -> list[tuple[str, Any, str]]:
     A model that registers no activation module (it calls ``F.relu`` in ``forward``) has its weighted
     layers' outputs watched instead, as kind ``"linear"`` (pre-activations: histograms only).
     """
-    found = [(name, m, ACTIVATION_KINDS[type(m).__name__]) for name, m in model.named_modules()
-             if type(m).__name__ in ACTIVATION_KINDS]
+    found = [(name, m, activation_kind(m)) for name, m in model.named_modules() if activation_kind(m) is not None]
     return found or [(name, m, "linear") for name, m in weighted_layers(model)]
 
 
@@ -56,8 +58,8 @@ def weighted_layers(model: Any) -> list[tuple[str, Any]]:
     """``(name, module)`` of the modules that own a weight matrix or kernel (``weight`` with >= 2 dims)."""
     out = []
     for name, module in model.named_modules():
-        w = module._parameters.get("weight") if hasattr(module, "_parameters") else None
-        if w is not None and w.ndim >= 2:
+        w = dict(module.named_parameters(recurse=False)).get("weight")
+        if w is not None and len(w.shape) >= 2:
             out.append((name or type(module).__name__, module))
     return out
 
@@ -136,7 +138,8 @@ class ActivationRecorder:
     """
 
     def __init__(self, layers: Sequence[tuple[str, Any, str]], bins: int, dead_activity: float,
-                 saturation_margin: float) -> None:
+                 saturation_margin: float, engine: Engine | None = None) -> None:
+        self.engine = engine or _NATIVE
         self.layers = list(layers)
         self.bins, self.dead_activity, self.saturation_margin = bins, dead_activity, saturation_margin
         self.edges: dict[str, np.ndarray] = {}
@@ -159,9 +162,9 @@ class ActivationRecorder:
 
     def _hook(self, name: str, kind: str) -> Callable:
         def hook(module: Any, inputs: Any, output: Any) -> None:
-            if not isinstance(output, Tensor) or name in self.samples:
+            if not self.engine.is_tensor(output) or name in self.samples:
                 return   # a module called twice in one forward pass: its first call is the one described
-            values = output._data
+            values = self.engine.to_numpy(output)
             if name not in self.edges:
                 self.edges[name] = histogram_edges(kind, values, self.bins)
             self.samples[name] = activation_sample(values, kind, self.edges[name], self.dead_activity,
@@ -178,13 +181,14 @@ class Trace:
     output: Any
 
 
-def trace_forward(model: Any, inputs: Sequence[Any]) -> Trace:
+def trace_forward(model: Any, inputs: Sequence[Any], engine: Engine | None = None) -> Trace:
     """Run ``model(*inputs)`` without gradients, with a hook on every leaf module.
 
     Hooks fire in execution order, so :attr:`Trace.order` is the network's depth order (what
     "the first layer" means for ``nan_inf`` and ``gradient_flow``), whatever the registration order.
     The caller chooses the mode and protects the model's state (``trainer.preserve_state()``).
     """
+    engine = engine or _NATIVE
     order: list[str] = []
     bad: list[str] = []
 
@@ -193,15 +197,14 @@ def trace_forward(model: Any, inputs: Sequence[Any]) -> Trace:
             if name not in order:
                 order.append(name)
             outs = output if isinstance(output, (tuple, list)) else (output,)
-            if not bad and any(isinstance(o, Tensor) and o._data.dtype.kind == "f" and not np.isfinite(o._data).all()
-                               for o in outs):
+            if not bad and any(engine.is_tensor(o) and _nonfinite(engine.to_numpy(o)) for o in outs):
                 bad.append(name)
         return hook
 
     handles = [m.register_forward_hook(make_hook(name or type(m).__name__))
-               for name, m in model.named_modules() if not m._modules]
+               for name, m in model.named_modules() if engine.is_leaf(m)]
     try:
-        with no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with engine.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             output = model(*inputs)
     finally:
         for h in handles:
@@ -209,7 +212,12 @@ def trace_forward(model: Any, inputs: Sequence[Any]) -> Trace:
     return Trace(order=order, first_nonfinite=bad[0] if bad else None, output=output)
 
 
-def collect_samples(batches: Iterable[Any], split_batch: Callable, n: int) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+def _nonfinite(values: np.ndarray) -> bool:
+    return values.dtype.kind == "f" and not np.isfinite(values).all()
+
+
+def collect_samples(batches: Iterable[Any], split_batch: Callable, n: int,
+                    engine: Engine | None = None) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     """Up to ``n`` training samples as NumPy arrays: ``((inputs...), target)``.
 
     ``batches`` is the training loader; the caller restores every random stream afterwards, so that
@@ -222,8 +230,8 @@ def collect_samples(batches: Iterable[Any], split_batch: Callable, n: int) -> tu
     try:
         for batch in iterator:
             xs, y = split_batch(batch)
-            inputs.append([as_array(x) for x in xs])
-            targets.append(as_array(y))
+            inputs.append([as_array(x, engine) for x in xs])
+            targets.append(as_array(y, engine))
             count += len(targets[-1])
             if count >= n:
                 break
