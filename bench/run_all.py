@@ -27,6 +27,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("loader.py", [], ["--repeat", "1"]),
     ("augment.py", [], ["--repeats", "5"]),
     ("babysit_overhead.py", [], ["--epochs", "5", "--repeats", "2"]),
+    ("torch_fit.py", [], ["--samples", "4096", "--repeats", "1"]),
     ("diagnose_accuracy.py", [], []),
 ]
 
