@@ -298,3 +298,21 @@ def test_cuda_checkpoint_resumes(digits, tmp_path):
     resumed = fit(mlp(), train, val, loss="cross_entropy", optimizer="adam", epochs=3, seed=0, progress=False,
                   device="cuda:0", log_dir=tmp_path, resume=tmp_path / "checkpoints" / "last.npz")
     assert len(resumed.records) == 3
+
+
+def test_deferred_read_back_gives_the_same_run(digits, monkeypatch):
+    """On CUDA the step losses are read back 32 at a time; forced on the CPU, the run must not change."""
+    from gradwise.engines.torch_engine import TorchEngine
+
+    train, val = digits
+    straight_model, deferred_model = mlp(), mlp()
+    straight = fit(straight_model, train, val, loss="cross_entropy", optimizer="adam", epochs=2, seed=0,
+                   progress=False)
+    monkeypatch.setattr(TorchEngine, "sync_every", property(lambda self: 8))
+    deferred = fit(deferred_model, train, val, loss="cross_entropy", optimizer="adam", epochs=2, seed=0,
+                   progress=False)
+    assert deferred.history["loss"] == pytest.approx(straight.history["loss"], rel=1e-12)
+    assert deferred.history["accuracy"] == straight.history["accuracy"]
+    assert [(c.name, c.status) for c in deferred.checks] == [(c.name, c.status) for c in straight.checks]
+    for a, b in zip(straight_model.parameters(), deferred_model.parameters()):
+        assert torch.equal(a, b)

@@ -82,6 +82,13 @@ class Engine:
         """A one-element tensor as a Python float (a host synchronisation on accelerators)."""
         return float(x.item()) if hasattr(x, "item") else float(x)
 
+    def read_scalars(self, values: list[Any]) -> list[float]:
+        """Many one-element tensors as floats (on an accelerator: one host synchronisation for all)."""
+        return [self.item(v) for v in values]
+
+    #: Training steps whose numbers may wait on the device before being read back (1: read every step).
+    sync_every: int = 1
+
     def as_input(self, x: Any, dtype: Any = None) -> Any:
         """A batch field as this engine's tensor on :attr:`device` (numbers); other values pass through."""
         raise NotImplementedError

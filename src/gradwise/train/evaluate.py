@@ -54,12 +54,25 @@ def batch_size_of(target: Any, inputs: tuple) -> int:
     return 1
 
 
-def batch_metrics(engine: Engine, metrics: Mapping[str, Metric], outputs: Any, target: Any) -> dict[str, float]:
-    """Each metric of one batch, on the NumPy numbers of the outputs and targets."""
+def batch_metrics(engine: Engine, metrics: Mapping[str, Metric], outputs: Any, target: Any,
+                  lazy: bool = False) -> dict[str, Any]:
+    """Each metric of one batch, on the NumPy numbers of the outputs and targets.
+
+    ``lazy``: metrics that can (``fn.engine_neutral``, e.g. accuracy) compute on the engine's tensors and
+    stay there (a device scalar, read back later with the loss), so no step waits for the device.
+    """
     if not metrics:
         return {}
-    out, tgt = engine.to_numpy(outputs), engine.to_numpy(target)
-    return {name: float(fn(out, tgt)) for name, fn in metrics.items()}
+    out: dict[str, Any] = {}
+    arrays = None
+    for name, fn in metrics.items():
+        if lazy and getattr(fn, "engine_neutral", False):
+            out[name] = fn(outputs.detach(), target)
+            continue
+        if arrays is None:
+            arrays = engine.to_numpy(outputs), engine.to_numpy(target)
+        out[name] = float(fn(*arrays))
+    return out
 
 
 def evaluate(model: Any, data: Any, loss: Callable | None = None, metrics: Mapping[str, Metric] | None = None, *,

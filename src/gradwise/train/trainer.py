@@ -103,6 +103,9 @@ class Trainer:
         self._num_classes: int | None = None
         self._t0 = time.perf_counter()
         self._needs_closure = self.engine.needs_closure(optimizer)
+        self.sync_every = self.engine.sync_every
+        self.sync_requested = False
+        self._pending: list[tuple[int, dict[str, Any]]] = []
 
     # ================================================================== the loop
     def run(self) -> History:
@@ -146,7 +149,10 @@ class Trainer:
                     return   # non-finite loss: stopped, no record for this epoch
                 if self.stop_training and self.distributed is None:
                     break    # (data-parallel processes stop together, at the end of the epoch)
+            if self._pending and not self._flush(totals):
+                return
         finally:
+            self._pending = []
             close = getattr(batches, "close", None)
             if close is not None:
                 close()
@@ -183,18 +189,17 @@ class Trainer:
     def _train_step(self, batch_index: int, batch: Any, totals: "_Means") -> bool:
         """Forward, loss, backward, update for one batch; False when the loss was not finite."""
         self.batch_index = batch_index
+        self.sync_requested = False
         self._call("on_batch_begin", batch_index, batch)
         inputs, target = self.split_batch(batch)
         outputs = self.forward_model(*inputs)
         loss = self.loss_fn(outputs, target)
-        value = self.engine.item(loss)
+        deferred = self.sync_every > 1 and not self.sync_requested
+        value = loss.detach() if deferred else self.engine.item(loss)
         self._call("on_after_forward", batch_index, outputs, loss)
-        if not math.isfinite(value) and self.distributed is None:
-            n = self.batches_per_epoch
-            self.stop(f"non-finite training loss ({value}) at epoch {self.epoch}, batch {batch_index + 1}"
-                      f"{f'/{n}' if n else ''} (step {self.global_step + 1}); stopped before that update so the weights "
-                      "stay finite - lower the learning rate, normalize the inputs, or check what the loss is given")
-            self.echo(f"stopping: {self.history.stop_reason}")
+        if not deferred and not math.isfinite(value) and self.distributed is None:
+            self._stop_nonfinite(value, batch_index, self.global_step + 1, "stopped before that update so the "
+                                 "weights stay finite")
             return False
         self.optimizer.zero_grad()
         loss.backward()
@@ -206,12 +211,42 @@ class Trainer:
         self.global_step += 1
         size = batch_size_of(target, inputs)
         logs: dict[str, Any] = {"epoch": self.epoch, "step": self.global_step, "batch": batch_index + 1, "loss": value}
-        logs.update(batch_metrics(self.engine, self.metrics, outputs, target))
+        logs.update(batch_metrics(self.engine, self.metrics, outputs, target, lazy=deferred))
         logs["lr"] = self.lr
         logs["size"] = size
-        totals.add({k: logs[k] for k in ("loss", *self.metrics)}, size)
-        self._call("on_batch_end", batch_index, logs)
+        self._pending.append((batch_index, logs))
+        if not deferred or len(self._pending) >= self.sync_every:
+            return self._flush(totals)
         return True
+
+    def _flush(self, totals: Means) -> bool:
+        """Finish the pending steps: read their numbers back (one host synchronisation for all of them on an
+        accelerator), add them to the epoch's totals and run ``on_batch_end`` for each, in order.
+
+        On the CPU every step is finished at once.  On CUDA the steps wait, ``sync_every`` at most, so the
+        device is never stopped to read one loss; a callback that needs this step's numbers now (the
+        babysitter on a sampled step) sets ``trainer.sync_requested`` in ``on_batch_begin``.
+        """
+        pending, self._pending = self._pending, []
+        lazy = [(logs, key) for _, logs in pending for key in ("loss", *self.metrics) if self.engine.is_tensor(logs[key])]
+        if lazy:
+            for (logs, key), number in zip(lazy, self.engine.read_scalars([logs[key] for logs, key in lazy])):
+                logs[key] = number
+        for batch_index, logs in pending:
+            if not math.isfinite(logs["loss"]) and self.distributed is None:
+                self._stop_nonfinite(logs["loss"], batch_index, logs["step"], "seen when the numbers were read back "
+                                     "from the device, after the update")
+                return False
+            totals.add({k: logs[k] for k in ("loss", *self.metrics)}, logs["size"])
+            self._call("on_batch_end", batch_index, logs)
+        return True
+
+    def _stop_nonfinite(self, value: float, batch_index: int, step: int, when: str) -> None:
+        n = self.batches_per_epoch
+        self.stop(f"non-finite training loss ({value}) at epoch {self.epoch}, batch {batch_index + 1}"
+                  f"{f'/{n}' if n else ''} (step {step}); {when} - lower the learning rate, normalize the inputs, "
+                  "or check what the loss is given")
+        self.echo(f"stopping: {self.history.stop_reason}")
 
     def _closure(self, inputs: tuple, target: Any) -> Any:
         """Re-evaluation of the loss for solvers that need it (LBFGS)."""
@@ -499,12 +534,18 @@ def accuracy_for(kind: str | None) -> Metric:
     """The accuracy metric matching a loss: argmax for multi-class, a threshold for binary outputs."""
     threshold = 0.0 if kind == "binary_logits" else 0.5
 
-    def accuracy(outputs: np.ndarray, targets: np.ndarray) -> float:
+    def accuracy(outputs: Any, targets: Any) -> Any:
         if kind == "multiclass" or (kind is None and outputs.ndim >= 2 and outputs.shape[1] > 1):
-            predicted = outputs.argmax(axis=1)
-            truth = targets.argmax(axis=1) if targets.shape == outputs.shape else targets
-            return float(np.mean(predicted == truth))
+            predicted = outputs.argmax(1)
+            truth = targets.argmax(1) if tuple(targets.shape) == tuple(outputs.shape) else targets
+            return _fraction(predicted == truth)
         predicted = outputs.reshape(targets.shape) > threshold
-        return float(np.mean(predicted == (targets > 0.5)))
+        return _fraction(predicted == (targets > 0.5))
 
+    accuracy.engine_neutral = True   # NumPy arrays give a float; PyTorch tensors a scalar tensor where they live
     return accuracy
+
+
+def _fraction(mask: Any) -> Any:
+    """The fraction of true values: a float for NumPy, a 0-d tensor (no host synchronisation) for PyTorch."""
+    return float(np.mean(mask)) if isinstance(mask, np.ndarray) else mask.float().mean()

@@ -186,7 +186,14 @@ class Babysitter(Callback):
                 self._recorder.edges[name] = np.asarray(edges)
         if self.initial_lr is None:
             self.initial_lr = trainer.lr
-        inputs, target = trainer.split_batch(trainer.first_batch)
+        batch = trainer.first_batch
+        if batch is None:   # a hand-written loop that gave no sample of its data (gradwise.train.watch)
+            self._weights = weighted_layers(model)
+            self.stats["labels"] = {name: self._labels.get(name, "") for name, _ in self._weights}
+            if self.pre_training and not resumed:
+                self._pre_training_checks(trainer, None, None, None, None)
+            return
+        inputs, target = trainer.split_batch(batch)
         with trainer.preserve_state():
             model.train()
             self._recorder.attach()
@@ -194,20 +201,33 @@ class Babysitter(Callback):
                 trace = trace_forward(model, inputs, engine)
             finally:
                 first_samples = self._recorder.detach()
-            with engine.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                loss = float(as_array(trainer.loss_fn(trace.output, target), engine))
+            loss = None   # a loop that gave no loss function: only the forward pass is probed
+            if trainer.loss_fn is not None:
+                with engine.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    loss = float(as_array(trainer.loss_fn(trace.output, target), engine))
         self._weights = _in_forward_order(weighted_layers(model), trace.order)
         self.stats["labels"] = {name: self._labels.get(name, "") for name, _ in self._weights}
         if resumed:
             return
         if self.pre_training:
             self._pre_training_checks(trainer, inputs, target, trace.output, loss)
-        if not math.isfinite(loss) or trace.first_nonfinite is not None:
+        if (loss is not None and not math.isfinite(loss)) or trace.first_nonfinite is not None:
             self._locate_nonfinite(trainer, loss, inputs, trace.first_nonfinite)
         self._record_activations(trainer, first_samples, step=0)
 
-    def _pre_training_checks(self, trainer: "Trainer", inputs: tuple, target: Any, outputs: Any, loss: float) -> None:
+    def _pre_training_checks(self, trainer: "Trainer", inputs: tuple | None, target: Any, outputs: Any,
+                             loss: float | None) -> None:
+        """The first-stage checks; those that need what the run does not have (``inputs`` None: no sample of
+        the data; ``loss`` None: no loss function; no optimizer) are recorded as ``skip`` with the reason."""
         th, model = self.thresholds, trainer.model
+        if inputs is None:
+            reason = "skipped: the training loop gave no sample of its data (pass sample_batch=(x, y))"
+            self._emit(trainer, make("input_normalization", "skip", reason), True)
+            self._emit(trainer, self._safely("init_scheme", lambda: check_init_scheme(
+                describe_layers(model, None, trainer.engine), th)), True)   # from the weights, registration order
+            self._emit(trainer, make("initial_loss", "skip", reason), True)
+            self._emit(trainer, make("overfit_tiny_batch", "skip", reason), True)
+            return
         with trainer.preserve_state(model=False, optimizer=False):
             xs, ys = collect_samples(trainer.train_loader, trainer.split_batch, th.input_sample_size, trainer.engine)
         self._emit(trainer, self._safely("input_normalization", lambda: check_input_normalization(xs[0], th)), True)
@@ -218,6 +238,11 @@ class Babysitter(Callback):
             return check_init_scheme(described, th)
 
         self._emit(trainer, self._safely("init_scheme", init_scheme), True)
+        if loss is None:
+            reason = "skipped: the training loop gave no loss function (pass loss_fn=...)"
+            self._emit(trainer, make("initial_loss", "skip", reason), True)
+            self._emit(trainer, make("overfit_tiny_batch", "skip", reason), True)
+            return
         kind = classification_kind(trainer.loss_fn)
         self._emit(trainer, self._safely("initial_loss", lambda: check_initial_loss(
             loss, expected_initial_loss(callable_name(trainer.loss_fn), kind, as_array(target, trainer.engine),
@@ -230,6 +255,10 @@ class Babysitter(Callback):
                 return check_overfit_tiny_batch(model, trainer.optimizer, trainer.loss_fn, [x[pick] for x in xs],
                                                 ys[pick], th, accuracy, trainer.engine)
 
+        if trainer.optimizer is None:
+            self._emit(trainer, make("overfit_tiny_batch", "skip", "skipped: no optimizer to train a copy of the "
+                                                                   "model with (pass optimizer=...)"), True)
+            return
         self._emit(trainer, self._safely("overfit_tiny_batch", overfit), True)
 
     # ================================================================== every batch
@@ -242,9 +271,17 @@ class Babysitter(Callback):
         self._sampled = since >= every or step == 1 or (batch_index == 0 and 2 * since >= every)
         if self._sampled:
             self._last_sampled = step
+            trainer.sync_requested = True   # this step's numbers are read now, also on an accelerator
             self._attach(trainer)
 
+    @property
+    def sampling(self) -> bool:
+        """True from ``on_batch_begin`` of a sampled step on: its activations, gradients and update are read."""
+        return self._sampled and not self._broken
+
     def on_after_forward(self, trainer: "Trainer", batch_index: int, outputs: Any, loss: Any) -> None:
+        if not self._sampled and getattr(trainer, "sync_every", 1) > 1:
+            return   # an unsampled step on an accelerator: the loss is read back later, with others
         value = trainer.engine.item(loss)
         if self._sampled or not math.isfinite(value):
             self._after_forward(trainer, value)
@@ -275,7 +312,7 @@ class Babysitter(Callback):
     def _after_forward(self, trainer: "Trainer", value: float) -> None:
         samples = self._recorder.detach() if self._sampled and self._recorder is not None else None
         if not math.isfinite(value):
-            inputs, _ = trainer.split_batch(self._batch)
+            inputs = trainer.split_batch(self._batch)[0] if self._batch is not None else ()   # watch(): no batch
             self._locate_nonfinite(trainer, value, inputs)
         elif samples is not None:
             self._record_activations(trainer, samples, step=trainer.global_step + 1)
@@ -301,8 +338,17 @@ class Babysitter(Callback):
             self._emit(trainer, check_nan_inf(self._when(trainer), first_gradient=first_bad, labels=self._labels))
         elif norms:
             self._emit(trainer, check_gradient_flow(norms, total_abs / max(count, 1), self.thresholds, self._labels))
-        self._before = [(name, module, np.array(engine.to_numpy(module.weight), copy=True))
-                        for name, module in self._weights]
+        self._before = self._weights_before_update(trainer)
+
+    def _weights_before_update(self, trainer: "Trainer") -> list[tuple[str, Any, np.ndarray]]:
+        """Copies of the watched weights before this step's update, for the update-to-weight ratio: read now
+        (between backward and the update), or the copies a driver that reports a step only after its update
+        made before it (``trainer.weights_before_update``, as :func:`gradwise.train.watch` gives)."""
+        supplied = getattr(trainer, "weights_before_update", None)
+        if supplied is not None:
+            return supplied(self._weights)
+        return [(name, module, np.array(trainer.engine.to_numpy(module.weight), copy=True))
+                for name, module in self._weights]
 
     @_guarded
     def _divergence(self, trainer: "Trainer", recent: float) -> None:
@@ -355,7 +401,7 @@ class Babysitter(Callback):
         engine = trainer.engine
         inputs_bad = any(_nonfinite(as_array(x, engine)) for x in inputs)
         first_weight = next((name for name, m in self._weights if _nonfinite(engine.to_numpy(m.weight))), None)
-        if first_activation is None and not inputs_bad and first_weight is None:
+        if first_activation is None and not inputs_bad and first_weight is None and inputs:
             with trainer.preserve_state():
                 first_activation = trace_forward(trainer.model, inputs, engine).first_nonfinite
         self._emit(trainer, check_nan_inf(self._when(trainer), loss=loss, inputs_nonfinite=inputs_bad,
