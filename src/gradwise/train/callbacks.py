@@ -34,6 +34,7 @@ checkpoint keys them by class name.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -45,6 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
+
+from gradwise.train.checkpoint import atomic_write
 
 if TYPE_CHECKING:
     from gradwise.train.trainer import Trainer
@@ -285,8 +288,6 @@ class ModelCheckpoint(Callback):
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:
-    from gradwise.train.checkpoint import atomic_write
-
     def write(f) -> None:
         with open(src, "rb") as s:
             shutil.copyfileobj(s, f)
@@ -344,8 +345,10 @@ class _FileLogger(Callback):
     """Shared part of the CSV and JSON Lines loggers: the per-epoch file and the per-step file.
 
     The per-epoch file is rewritten (atomically) from ``trainer.history`` after every epoch, so a
-    resumed run's file holds exactly the resumed history.  The per-step file is appended to; on
-    resume the steps after the checkpoint (the ones the interrupted run did again) are dropped first.
+    resumed run's file holds exactly the resumed history.  The per-step file is appended to and
+    flushed at every epoch's end; on resume the steps after the checkpoint (the ones the interrupted
+    run does again) are dropped first, by an atomic rewrite, so a crash at any moment loses no row
+    that was in the file before.
     """
 
     order = 50
@@ -375,9 +378,7 @@ class _FileLogger(Callback):
             self.log_dir = trainer.log_dir
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if self.log_steps:
-            kept = self._read_steps_until(trainer.global_step) if trainer.global_step > 0 else []
-            self._steps_file = self.steps_path.open("w", encoding="utf-8", newline="")
-            self._start_steps(kept)
+            self._open_steps(trainer.global_step)
         if trainer.history.records:
             self._write_history(trainer)
 
@@ -401,11 +402,35 @@ class _FileLogger(Callback):
             self._steps_file.close()
             self._steps_file = None
 
+    def _open_steps(self, global_step: int) -> None:
+        """A fresh run starts the file; a resumed one keeps the rows up to its checkpoint and appends."""
+        if global_step == 0 or not self.steps_path.exists():
+            self._steps_file = self.steps_path.open("w", encoding="utf-8", newline="")
+            self._start_steps([])
+            return
+        rows, total = self._read_steps_until(global_step)
+        if len(rows) != total:   # the interrupted run went past its checkpoint: drop those steps, atomically
+            buffer = io.StringIO()
+            self._steps_file = buffer
+            self._start_steps(rows)
+            text = buffer.getvalue().encode("utf-8")
+            atomic_write(self.steps_path, lambda f: f.write(text))
+        self._steps_file = self.steps_path.open("a", encoding="utf-8", newline="")
+        self._continue_steps(rows)
+
     # subclasses: the format
     def _write_history(self, trainer: "Trainer") -> None: ...
-    def _read_steps_until(self, step: int) -> list[dict[str, Any]]: ...
+    def _read_steps_until(self, step: int) -> tuple[list[dict[str, Any]], int]: ...
     def _start_steps(self, kept: list[dict[str, Any]]) -> None: ...
+    def _continue_steps(self, kept: list[dict[str, Any]]) -> None: ...
     def _write_step(self, logs: dict[str, Any]) -> None: ...
+
+
+def _step_of(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None   # a row cut short when the interrupted run died
 
 
 class CSVLogger(_FileLogger):
@@ -421,16 +446,24 @@ class CSVLogger(_FileLogger):
     def _write_history(self, trainer: "Trainer") -> None:
         trainer.history.to_csv(self.path)
 
-    def _read_steps_until(self, step: int) -> list[dict[str, Any]]:
-        if not self.steps_path.exists():
-            return []
+    def _read_steps_until(self, step: int) -> tuple[list[dict[str, Any]], int]:
         with self.steps_path.open(newline="", encoding="utf-8") as f:
-            return [row for row in csv.DictReader(f) if row.get("step") and int(row["step"]) <= step]
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            self._columns = list(reader.fieldnames or [])
+        kept = [row for row in rows if _step_of(row.get("step")) is not None and _step_of(row["step"]) <= step]
+        return kept, len(rows)
 
     def _start_steps(self, kept: list[dict[str, Any]]) -> None:
         self._writer, self._columns = None, None
         for row in kept:
             self._write_step(row)
+
+    def _continue_steps(self, kept: list[dict[str, Any]]) -> None:
+        self._writer = None
+        if self._columns:   # append under the existing header
+            self._writer = csv.DictWriter(self._steps_file, fieldnames=self._columns, extrasaction="ignore",
+                                          lineterminator="\n")
 
     def _write_step(self, logs: dict[str, Any]) -> None:
         if self._writer is None:
@@ -449,22 +482,24 @@ class JSONLinesLogger(_FileLogger):
     def _write_history(self, trainer: "Trainer") -> None:
         trainer.history.to_jsonl(self.path)
 
-    def _read_steps_until(self, step: int) -> list[dict[str, Any]]:
-        if not self.steps_path.exists():
-            return []
-        kept = []
+    def _read_steps_until(self, step: int) -> tuple[list[dict[str, Any]], int]:
+        kept, total = [], 0
         for line in self.steps_path.read_text(encoding="utf-8").splitlines():
+            total += 1
             try:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 break   # a line cut short when the interrupted run died
             if row.get("step", 0) <= step:
                 kept.append(row)
-        return kept
+        return kept, total
 
     def _start_steps(self, kept: list[dict[str, Any]]) -> None:
         for row in kept:
             self._write_step(row)
+
+    def _continue_steps(self, kept: list[dict[str, Any]]) -> None:
+        pass
 
     def _write_step(self, logs: dict[str, Any]) -> None:
         self._steps_file.write(json.dumps(logs) + "\n")
