@@ -22,5 +22,5 @@ from gradwise import autograd
 __version__ = "0.1.0"
 
 from gradwise import nn, optim  # noqa: E402 - as `torch.nn` and `torch.optim` after `import torch`
-from gradwise import data, graph, interop, models, train, transfer  # noqa: E402
+from gradwise import data, graph, interop, models, train, transfer, utils  # noqa: E402
 from gradwise.models.weights import load, save  # noqa: E402 - state dicts in a safe format, never pickle

@@ -20,12 +20,14 @@ from typing import Any
 from gradwise.data.dataset import (ArrayDataset, ConcatDataset, Dataset, IterableDataset, Subset, TensorDataset,
                                    random_split, train_val_split)
 from gradwise.data.loader import DataLoader, default_collate, default_convert
+from gradwise.data.worker import WorkerInfo, get_worker_info
 from gradwise.data.sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler,
                                    WeightedRandomSampler)
 
 __all__ = [
     "Dataset", "IterableDataset", "ArrayDataset", "TensorDataset", "ConcatDataset", "Subset", "random_split",
-    "train_val_split", "DataLoader", "default_collate", "default_convert", "Sampler", "SequentialSampler",
+    "train_val_split", "DataLoader", "WorkerInfo", "get_worker_info", "default_collate", "default_convert", "Sampler",
+    "SequentialSampler",
     "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler", "BatchSampler",
 ]
 

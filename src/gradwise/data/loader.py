@@ -37,6 +37,7 @@ import numpy as np
 
 from gradwise.data.dataset import Dataset, IterableDataset, array_view
 from gradwise.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
+from gradwise.data.worker import WorkerInfo, _set_worker_info
 from gradwise.tensor.random import Generator
 from gradwise.tensor.tensor import Tensor
 
@@ -125,8 +126,10 @@ def _put(q: queue.Queue, item: tuple, stop: threading.Event) -> bool:
     return False
 
 
-def _produce(source: Iterator, q: queue.Queue, stop: threading.Event, init_fn: Callable | None) -> None:
+def _produce(source: Iterator, q: queue.Queue, stop: threading.Event, init_fn: Callable | None,
+             info: WorkerInfo | None = None) -> None:
     """Body of the prefetch thread: run ``source`` and hand its items over through ``q``."""
+    _set_worker_info(info)
     try:
         if init_fn is not None:
             init_fn(0)
@@ -150,12 +153,13 @@ class _PrefetchIterator:
     :meth:`close`) signals the thread, which stops after the batch it is preparing.
     """
 
-    def __init__(self, source: Iterator, depth: int, init_fn: Callable | None = None, timeout: float = 0) -> None:
+    def __init__(self, source: Iterator, depth: int, init_fn: Callable | None = None, timeout: float = 0,
+                 info: WorkerInfo | None = None) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._timeout = timeout if timeout > 0 else None
         self._finished = False
-        self._thread = threading.Thread(target=_produce, args=(source, self._queue, self._stop, init_fn),
+        self._thread = threading.Thread(target=_produce, args=(source, self._queue, self._stop, init_fn, info),
                                         name="gradwise-prefetch", daemon=True)
         self._thread.start()
 
@@ -370,7 +374,9 @@ class DataLoader:
             fetch = functools.partial(self._gather, view) if view is not None else self._fetch
             batches = map(fetch, self._index_batches())
         if self.prefetch:
-            return _PrefetchIterator(batches, self.prefetch, self.worker_init_fn, self.timeout)
+            # the seed is fresh entropy, not a draw from gradwise's generator (that would change the batches)
+            info = WorkerInfo(0, 1, int(np.random.SeedSequence().entropy) % 2 ** 63, self.dataset)
+            return _PrefetchIterator(batches, self.prefetch, self.worker_init_fn, self.timeout, info)
         return batches
 
     def __repr__(self) -> str:

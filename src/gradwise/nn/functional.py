@@ -43,6 +43,50 @@ def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     return A.Elu.apply(_float(input), alpha=alpha)
 
 
+def gelu(input: Tensor, *, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; approximate="tanh" is the tanh form (BERT, GPT-2)."""
+    if approximate not in ("none", "tanh"):
+        raise RuntimeError("approximate argument must be either none or tanh.")
+    return A.Gelu.apply(_float(input), approximate=approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (swish)."""
+    return A.Silu.apply(_float(input))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, a smooth ReLU; x itself where beta * x > threshold."""
+    return A.Softplus.apply(_float(input), beta=beta, threshold=threshold)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """clamp(x, min_val, max_val); the gradient is 1 strictly inside, 0 outside."""
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
+    return A.Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(0, x), 6) (MobileNet's bounded ReLU)."""
+    return A.Relu6.apply(input)
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """max(0, x) + weight * min(0, x), one learned slope per channel (dim 1) or one for all."""
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"prelu: Type promoting not supported. Got {_type_name(input)} and {_type_name(weight)}")
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}")
+    if input.ndim == 0 and weight.numel() != 1:
+        raise RuntimeError("Not allow zero-dim input tensor.")
+    channels = input.shape[1] if input.ndim >= 2 else 1
+    if weight.numel() not in (1, channels):
+        raise RuntimeError(f"Mismatch of parameter numbers and input channel size. Found parameter numbers = "
+                           f"{weight.numel()} and channel size = {channels}.")
+    return A.Prelu.apply(input, weight)
+
+
 def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + e^-x)."""
     return input.sigmoid()
@@ -74,8 +118,36 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dty
 
 # ---------------------------------------------------------------------------- affine, conv
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x W^T + b (one fused op)."""
+    """x W^T + b (one fused op). Input, weight and bias must share a dtype (PyTorch's errors)."""
+    if bias is not None and bias.dtype != weight.dtype:
+        raise RuntimeError(f"self and mat2 must have the same dtype, but got {_type_name(bias)} and "
+                           f"{_type_name(weight)}" + _dtype_hint("bias", bias, weight))
+    if input.dtype != weight.dtype:
+        if bias is not None:
+            raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got {_type_name(input)} and "
+                               f"{_type_name(weight)}" + _dtype_hint("input", input, weight))
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_c_type_name(input)} != "
+                           f"{_c_type_name(weight)}" + _dtype_hint("input", input, weight))
     return linalg.Linear.apply(input, weight, bias)
+
+
+def _dtype_hint(what: str, t: Tensor, weight: Tensor) -> str:
+    return (f" ({what} dtype {t.dtype}, weight dtype {weight.dtype}: call .float() or .double() on the model or "
+            "the input)")
+
+
+# PyTorch's names for dtypes in its error messages: ScalarType names and C type names.
+_TYPE_NAMES = {"float64": ("Double", "double"), "float32": ("Float", "float"), "float16": ("Half", "c10::Half"),
+               "int64": ("Long", "long int"), "int32": ("Int", "int"), "int16": ("Short", "short int"),
+               "int8": ("Char", "signed char"), "uint8": ("Byte", "unsigned char"), "bool": ("Bool", "bool")}
+
+
+def _type_name(t: Tensor) -> str:
+    return _TYPE_NAMES.get(str(t.dtype), (str(t.dtype),))[0]
+
+
+def _c_type_name(t: Tensor) -> str:
+    return _TYPE_NAMES.get(str(t.dtype), (None, str(t.dtype)))[1]
 
 
 def _pair(value, name: str, op: str) -> tuple[int, int]:
@@ -120,10 +192,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: In
     if bias is not None and tuple(bias.shape) != (c_out,):
         raise RuntimeError(f"conv2d: bias of shape {tuple(bias.shape)} does not fit weight of shape "
                            f"{tuple(weight.shape)} (expected ({c_out},))")
-    for t, what in ((weight, "weight"), (bias, "bias")):
-        if t is not None and t.dtype != x.dtype:
-            raise RuntimeError(f"conv2d: input dtype {x.dtype} and {what} dtype {t.dtype} must be the same "
-                               "(call .float() or .double() on the model or the input)")
+    _check_conv_dtypes(x, weight, bias)
     if min(stride) < 1 or min(dilation) < 1:
         raise RuntimeError(f"conv2d: stride {stride} and dilation {dilation} must be >= 1")
     if isinstance(padding, str):
@@ -171,10 +240,9 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     if bias is not None and tuple(bias.shape) != (c_out,):
         raise RuntimeError(f"conv_transpose2d: bias of shape {tuple(bias.shape)} does not fit weight of shape "
                            f"{tuple(weight.shape)} with groups={groups} (expected ({c_out},))")
-    for t, what in ((weight, "weight"), (bias, "bias")):
-        if t is not None and t.dtype != x.dtype:
-            raise RuntimeError(f"conv_transpose2d: input dtype {x.dtype} and {what} dtype {t.dtype} must be the "
-                               "same (call .float() or .double() on the model or the input)")
+    _check_conv_dtypes(x, weight, None)
+    if bias is not None and bias.dtype != x.dtype:
+        bias = bias.to(x.dtype)  # PyTorch casts a transposed convolution's bias to the input's dtype
     if min(stride) < 1 or min(dilation) < 1:
         raise RuntimeError(f"conv_transpose2d: stride {stride} and dilation {dilation} must be >= 1")
     if min(padding) < 0 or min(output_padding) < 0:
@@ -195,6 +263,16 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     out = C.ConvTranspose2d.apply(x, weight, bias, stride=stride, padding=padding, output_padding=output_padding,
                                   dilation=dilation, groups=groups)
     return out.squeeze(0) if unbatched else out
+
+
+def _check_conv_dtypes(x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's errors for a model and an input of different dtypes (bias checked first)."""
+    if bias is not None and bias.dtype != x.dtype:
+        raise RuntimeError(f"Input type ({_c_type_name(x)}) and bias type ({_c_type_name(bias)}) should be the same"
+                           + _dtype_hint("input", x, bias).replace("weight dtype", "bias dtype"))
+    if weight.dtype != x.dtype:
+        raise RuntimeError(f"expected scalar type {_type_name(x)} but found {_type_name(weight)}"
+                           + _dtype_hint("input", x, weight))
 
 
 def _string_padding(x: Tensor, padding: str, kernel, stride, dilation):
@@ -393,6 +471,32 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return D.Dropout.apply(input, p=p)
 
 
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero whole channels: each (sample, channel) plane of an (N, C, H, W) input with
+    probability p, the rest scaled by 1/(1-p). PyTorch's quirks are kept: a 3-D input is read
+    as (N, C, L) (with a warning), other than 3-D/4-D inputs warn, fewer than 2 dims raise."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    ndim = input.ndim
+    if ndim not in (3, 4):
+        warnings.warn(f"dropout2d: Received a {ndim}-D input to dropout2d, which is deprecated and will result in "
+                      "an error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead. Note that dropout2d exists to provide channel-wise dropout on inputs with 2 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 3D or 4D "
+                      "inputs).", stacklevel=2)
+    if ndim == 3:
+        warnings.warn("dropout2d: Received a 3D input to dropout2d and assuming that channel-wise 1D dropout "
+                      "behavior is desired - input is interpreted as shape (N, C, L), where C is the channel dim. "
+                      "This behavior will change in a future release to interpret the input as one without a batch "
+                      "dimension, i.e. shape (C, H, W). To maintain the 1D channel-wise dropout behavior, please "
+                      "switch to using dropout1d instead.", stacklevel=2)
+    if not training or p == 0:
+        return input
+    if ndim < 2:
+        raise RuntimeError("Feature dropout requires at least 2 dimensions in the input")
+    return D.FeatureDropout.apply(input, p=p)
+
+
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -417,6 +521,55 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         raise RuntimeError("batch_norm: running_mean and running_var are needed when training=False")
     return N.BatchNorm.apply(input, weight, bias, running_mean=running_mean, running_var=running_var,
                              training=training, momentum=0.0 if momentum is None else momentum, eps=eps)
+
+
+def _check_norm_params(op: str, input: Tensor, weight: Tensor | None, bias: Tensor | None) -> None:
+    if input.dtype.kind != "f":
+        raise NotImplementedError(f'"{op}KernelImpl" not implemented for \'{_type_name(input)}\'')
+    if any(t is not None and t.dtype != input.dtype for t in (weight, bias)):
+        raise RuntimeError("mixed dtype (CPU): all inputs must share same datatype.")
+
+
+def layer_norm(input: Tensor, normalized_shape: Sequence[int], weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Standardise each sample over its last len(normalized_shape) dims (which must equal
+    normalized_shape), then scale and shift elementwise: (x - mean) / sqrt(var + eps) * w + b."""
+    if isinstance(normalized_shape, (int, np.integer)):
+        raise TypeError("layer_norm(): argument 'normalized_shape' (position 2) must be tuple of ints, not int")
+    shape = tuple(int(n) for n in normalized_shape)
+    if not shape:
+        raise RuntimeError("Expected normalized_shape to be at least 1-dimensional, i.e., containing at least one "
+                           "element, but got normalized_shape = []")
+    for t, what in ((weight, "weight"), (bias, "bias")):
+        if t is not None and tuple(t.shape) != shape:
+            raise RuntimeError(f"Expected {what} to be of same shape as normalized_shape, but got {what} of shape "
+                               f"{list(t.shape)} and normalized_shape = {list(shape)}")
+    if input.ndim < len(shape) or tuple(input.shape[input.ndim - len(shape):]) != shape:
+        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
+                           f"[*, {', '.join(str(n) for n in shape)}], but got input of size{list(input.shape)}")
+    _check_norm_params("LayerNorm", input, weight, bias)
+    return N.LayerNorm.apply(input, weight, bias, option=len(shape), eps=eps)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Standardise each group of num_groups channel groups (dim 1) of each sample, over the
+    group's channels and all positions, then scale and shift per channel."""
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    shape = list(input.shape)
+    size = [shape[0] * shape[1] // num_groups, num_groups] + shape[2:]
+    if size[0] * int(np.prod(size[2:])) == 1:
+        raise ValueError(f"Expected more than 1 value per channel when training, got input size {size}")
+    if shape[1] % num_groups:
+        raise RuntimeError(f"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           f"shape {shape} and num_groups={num_groups}")
+    for t, what in ((weight, "weight"), (bias, "bias")):
+        if t is not None and (t.ndim != 1 or t.numel() != shape[1]):
+            raise RuntimeError(f"Expected {what} to be a vector of size equal to the number of channels in input, "
+                               f"but got {what} of shape {list(t.shape)} and input of shape {shape}")
+    _check_norm_params("GroupNorm", input, weight, bias)
+    return N.GroupNorm.apply(input, weight, bias, option=num_groups, eps=eps)
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
@@ -682,8 +835,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor, weight: Tens
     return _reduce(loss if weight is None else loss * weight, reduction)
 
 
-__all__ = ["relu", "leaky_relu", "elu", "sigmoid", "tanh", "softmax", "log_softmax", "linear", "conv2d",
-           "conv_transpose2d",
-           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "batch_norm", "embedding", "one_hot",
+__all__ = ["relu", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardtanh", "relu6", "prelu", "sigmoid", "tanh",
+           "softmax", "log_softmax", "linear", "conv2d", "conv_transpose2d",
+           "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "dropout", "dropout2d", "batch_norm", "layer_norm",
+           "group_norm", "embedding", "one_hot",
            "flatten", "cross_entropy", "nll_loss", "mse_loss", "l1_loss", "binary_cross_entropy",
            "binary_cross_entropy_with_logits"]

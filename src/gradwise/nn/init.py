@@ -36,20 +36,33 @@ from gradwise.tensor.tensor import Tensor
 _LINEAR = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 
 
+_RELU_LIKE = ("gelu", "silu", "softplus", "relu6")
+
+
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """The factor by which a nonlinearity shrinks the standard deviation of its input.
 
-    linear/conv/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu sqrt(2 / (1 + slope^2)), selu 3/4.
+    PyTorch's entries: linear/conv/sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu
+    sqrt(2 / (1 + slope^2)) (slope `param`, default 0.01), selu 3/4.
+
+    gradwise's own entries, where PyTorch raises "Unsupported nonlinearity" (the closest scheme):
+    * gelu, silu, softplus, relu6: sqrt(2), ReLU's gain. Each is ReLU-like: about zero for
+      x << 0, about x for x >> 0 (relu6 is ReLU for the unit-scale inputs an init produces).
+      Their measured 1/sqrt(E[f(z)^2]) for z ~ N(0, 1) is 1.53 (gelu), 1.68 (silu), 1.41 (relu6).
+    * prelu: the leaky_relu gain with the learned slope's starting value `param` (default 0.25,
+      PReLU's init), as He et al. (2015) derive it for PReLU.
+    * hardtanh: 1. It is the identity on [-1, 1], where most unit-scale pre-activations fall:
+      the linear regime Glorot & Bengio's derivation assumes.
     """
     if nonlinearity in _LINEAR or nonlinearity == "sigmoid":
         return 1
     if nonlinearity == "tanh":
         return 5.0 / 3
-    if nonlinearity == "relu":
+    if nonlinearity == "relu" or nonlinearity in _RELU_LIKE:
         return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
+    if nonlinearity in ("leaky_relu", "prelu"):
         if param is None:
-            slope = 0.01
+            slope = 0.01 if nonlinearity == "leaky_relu" else 0.25
         elif not isinstance(param, bool) and isinstance(param, (int, float)):
             slope = param
         else:
@@ -57,6 +70,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
+    if nonlinearity == "hardtanh":
+        return 1
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
 
 
@@ -268,11 +283,13 @@ class InitChoice:
                 f"std={self.std:.4g}  ({self.reason})")
 
 
-_RELU_FAMILY = ("ReLU", "LeakyReLU", "ELU", "Maxout")
-_SATURATING = ("Tanh", "Sigmoid")
+_RELU_FAMILY = ("ReLU", "LeakyReLU", "ELU", "Maxout", "GELU", "SiLU", "Softplus", "ReLU6", "PReLU")
+_SATURATING = ("Tanh", "Sigmoid", "Hardtanh")
 _OUTPUT = ("Softmax", "LogSoftmax")
 _ACTIVATION_OPS = {"Relu": "ReLU", "LeakyRelu": "LeakyReLU", "Elu": "ELU", "Tanh": "Tanh", "Sigmoid": "Sigmoid",
-                   "Softmax": "Softmax", "LogSoftmax": "LogSoftmax"}
+                   "Softmax": "Softmax", "LogSoftmax": "LogSoftmax", "Gelu": "GELU", "Silu": "SiLU",
+                   "Softplus": "Softplus", "Hardtanh": "Hardtanh", "Relu6": "ReLU6", "Prelu": "PReLU"}
+_LEAKY = ("LeakyReLU", "PReLU")  # He with the negative slope in the gain
 
 
 def by_activation(model, verbose: bool = False, example_input: Tensor | None = None) -> list[InitChoice]:
@@ -283,7 +300,9 @@ def by_activation(model, verbose: bool = False, example_input: Tensor | None = N
     gain), ELU, and for Maxout layers (He et al., 2015); Xavier (`xavier_uniform_` with the
     tanh or sigmoid gain) before Tanh/Sigmoid (Glorot & Bengio, 2010); Xavier with gain 1 for a
     layer followed by no activation (the output layer, or one followed by softmax). Biases
-    are set to zero.
+    are set to zero. Beyond the lecture (see `calculate_gain`): He with ReLU's gain before
+    GELU, SiLU, Softplus and ReLU6 (ReLU-like); He with PReLU's starting slope as the leaky
+    gain before PReLU; Xavier with gain 1 before Hardtanh (tanh-like, but linear near 0).
 
     The activation after a layer is found from `example_input` when given: one forward pass
     is run and the recorded graph is followed from the layer's output to the first activation
@@ -349,6 +368,8 @@ def _layers(model, kinds) -> list:
 
 def _activation_of(module) -> tuple[str, float | None] | None:
     kind = type(module).__name__
+    if kind == "PReLU":
+        return kind, float(module.weight.detach().numpy().mean())
     if kind in _RELU_FAMILY + _SATURATING + _OUTPUT:
         return kind, getattr(module, "negative_slope", None)
     return None
@@ -422,23 +443,29 @@ def _initialise(name: str, layer, activation: str, slope: float | None, missing:
     weight = layer.weight
     fan_in, fan_out = _calculate_fan_in_and_fan_out(weight)
     if activation in _RELU_FAMILY:
-        nonlinearity = "leaky_relu" if activation == "LeakyReLU" else "relu"
-        a = slope if activation == "LeakyReLU" else 0
+        nonlinearity = "leaky_relu" if activation in _LEAKY else "relu"
+        a = 0 if activation not in _LEAKY else slope if slope is not None else {"LeakyReLU": 0.01, "PReLU": 0.25}[
+            activation]
         gain = calculate_gain(nonlinearity, a)
         kaiming_normal_(weight, a=a, mode="fan_in", nonlinearity=nonlinearity)
-        scheme = f"kaiming_normal_(fan_in, {nonlinearity}" + (f", a={a})" if nonlinearity == "leaky_relu" else ")")
+        scheme = f"kaiming_normal_(fan_in, {nonlinearity}" + (f", a={a:.4g})" if nonlinearity == "leaky_relu" else ")")
         std = gain / math.sqrt(fan_in)
         reason = {"ReLU": "He et al. 2015: ReLU halves the variance, so Var(W) = 2/fan_in",
                   "LeakyReLU": f"He et al. 2015 with the leaky slope {a} in the gain",
+                  "PReLU": f"He et al. 2015 for PReLU, with its starting slope {a:.4g} in the gain",
                   "ELU": "ELU is ReLU-like for x > 0: He et al. 2015 (ReLU gain)",
-                  "Maxout": "maxout units are piecewise linear like ReLU: He et al. 2015 (ReLU gain)"}[activation]
+                  "Maxout": "maxout units are piecewise linear like ReLU: He et al. 2015 (ReLU gain)",
+                  "ReLU6": "ReLU6 is ReLU for unit-scale inputs: He et al. 2015 (ReLU gain)"}.get(
+            activation, f"{activation} is ReLU-like (about 0 for x << 0, x for x >> 0): He et al. 2015 (ReLU gain)")
     else:
         nonlinearity = activation.lower() if activation in _SATURATING else "linear"
         gain = calculate_gain(nonlinearity)
         xavier_uniform_(weight, gain=gain)
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
         scheme = f"xavier_uniform_(gain={gain:.4g})"
-        if activation in _SATURATING:
+        if activation == "Hardtanh":
+            reason = "Glorot & Bengio 2010 for Hardtanh, gain 1 (it is the identity on [-1, 1])"
+        elif activation in _SATURATING:
             reason = f"Glorot & Bengio 2010 for {activation}, with the {activation.lower()} gain"
         elif activation in _OUTPUT:
             reason = f"output layer ({activation} follows): Glorot & Bengio 2010 with gain 1"

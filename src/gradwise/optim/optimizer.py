@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import numbers
 import warnings
 from collections import defaultdict
 from itertools import chain
@@ -76,6 +77,16 @@ def _to_scalar(value: Any) -> Any:
         if value.numel() != 1:
             raise ValueError("a Tensor hyper-parameter must have exactly one element")
         return value.item()
+    return value
+
+
+def _number(name: str, value: Any) -> Any:
+    """`value` as a number; anything else (a string read from a config file, None) raises
+    PyTorch's TypeError (its comparison `lr < 0.0` fails), saying which hyper-parameter it was."""
+    value = _to_scalar(value)
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"'<' not supported between instances of '{type(value).__name__}' and 'float' ({name} must "
+                        f"be a number or a 1-element Tensor, got {value!r}; convert it with float())")
     return value
 
 
@@ -400,13 +411,14 @@ class Optimizer:
     # ------------------------------------------------------------------ validation
     @staticmethod
     def _check_lr(lr: Any, strict: bool = False) -> None:
-        lr = _to_scalar(lr)
+        lr = _number("lr", lr)
         if lr < 0.0 or (strict and lr == 0.0):
             bound = "> 0" if strict else ">= 0"
             raise ValueError(f"Invalid learning rate: {lr} (the learning rate must be {bound})")
 
     @staticmethod
     def _check_eps(eps: float, strict: bool = False) -> None:
+        eps = _number("eps", eps)
         if eps < 0.0 or (strict and eps == 0.0):
             bound = "> 0" if strict else ">= 0"
             raise ValueError(f"Invalid epsilon value: {eps} (eps must be {bound})")
@@ -414,11 +426,12 @@ class Optimizer:
     @staticmethod
     def _check_betas(betas: tuple[float, float]) -> None:
         for index, beta in enumerate(betas):
-            beta = _to_scalar(beta)
+            beta = _number(f"betas[{index}]", beta)
             if not 0.0 <= beta < 1.0:
                 raise ValueError(f"Invalid beta parameter at index {index}: {beta} (each beta must be in [0, 1))")
 
     @staticmethod
     def _check_non_negative(name: str, value: float) -> None:
+        value = _number(name, value)
         if value < 0.0:
             raise ValueError(f"Invalid {name} value: {value} ({name} must be >= 0)")

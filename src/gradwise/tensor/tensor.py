@@ -1080,6 +1080,8 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if device is not None:
         _check_device(device)
     array = np.array(_to_array(data), copy=True)
+    if array.dtype.kind not in "biuf":
+        _not_numbers(data, array)
     if dtype is not None:
         array = array.astype(dtypes.to_dtype(dtype))
     elif array.dtype == np.float64 and not isinstance(data, (np.ndarray, np.generic, Tensor)):
@@ -1090,6 +1092,30 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+_SUPPORTED = ("float64, float32, float16, complex64, complex128, int64, int32, int16, int8, uint64, uint32, uint16, "
+              "uint8, and bool")
+
+
+def _not_numbers(data, array: np.ndarray) -> None:
+    """PyTorch's error for data that is not numbers (strings, None, objects); complex passes."""
+    if array.dtype.kind == "c":
+        return
+    if isinstance(data, np.ndarray):
+        raise TypeError(f"can't convert np.ndarray of type numpy.{array.dtype.type.__name__}. The only supported "
+                        f"types are: {_SUPPORTED}.")
+    first = data
+    while isinstance(first, (list, tuple)) and len(first) > 0:  # PyTorch reads the shape off the first items,
+        first = first[0]                                        # and a string is a sequence of strings
+        if isinstance(first, str):
+            raise ValueError("too many dimensions 'str'")
+    for item in _flatten(data) if isinstance(data, (list, tuple)) else [data]:
+        if isinstance(item, (str, bytes)):
+            raise TypeError(f"new(): invalid data type '{type(item).__name__}'")
+        if not isinstance(item, (int, float, complex, np.generic, Tensor)):
+            raise RuntimeError(f"Could not infer dtype of {type(item).__name__}")
+    raise RuntimeError(f"Could not infer dtype of numpy.{array.dtype.type.__name__}")
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
