@@ -4,13 +4,17 @@
 variety than the dataset holds; it "acts as a regularizer and helps reduce overfitting".
 Which modifications make sense "depends on the input modality (image, sound, text) and
 the problem", hence one module per modality, all sharing the rules of
-:mod:`gradwise.augment.compose` (fixed number vs ``(low, high)`` range, ``p=``,
-seeding through ``numpy.random.Generator``):
+:mod:`gradwise.augment.compose` (what a number means, ``p=``, randomness from
+gradwise's global generator unless a transform has its own ``seed=``):
 
-* :mod:`~gradwise.augment.vision`  -- (C, H, W) images, torchvision's names (needs SciPy)
+* :mod:`~gradwise.augment.vision`  -- (C, H, W) images with torchvision v2's names and
+  meanings (``RandomRotation(30)`` draws from [-30, 30]), RandAugment, MixUp, CutMix;
+  kernels in :mod:`~gradwise.augment.functional` (NumPy only)
 * :mod:`~gradwise.augment.audio`   -- waveforms and spectrogram features (needs SciPy)
 * :mod:`~gradwise.augment.text`    -- EDA sentence edits (NumPy only)
 * :func:`~gradwise.augment.preview.preview` -- a PNG grid of augmented copies (matplotlib)
+* :func:`rng_state` / :func:`set_rng_state` -- capture and restore the generators of a
+  pipeline (for checkpoints); ``gradwise.manual_seed`` controls all the others.
 
 The vision and audio names are imported on first use, so text augmentation works
 without SciPy (and everything but ``preview`` without matplotlib).
@@ -19,19 +23,20 @@ without SciPy (and everything but ``preview`` without matplotlib).
 from importlib import import_module
 from typing import Any
 
-from .compose import Compose, Param, RandomApply, Transform
+from .compose import Compose, Param, RandomApply, Transform, rng_state, set_rng_state
 from .preview import preview
 from .text import RandomDeletion, RandomInsertion, RandomSwap, SynonymReplacement
 
 _LAZY = {
-    "vision": ["ColorJitter", "GaussianNoise", "Normalize", "RandomAffine", "RandomCrop", "RandomErasing",
-               "RandomHorizontalFlip", "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip"],
+    "vision": ["CenterCrop", "ColorJitter", "CutMix", "GaussianNoise", "InterpolationMode", "MixUp", "Normalize",
+               "RandAugment", "RandomAffine", "RandomCrop", "RandomErasing", "RandomHorizontalFlip",
+               "RandomResizedCrop", "RandomRotation", "RandomVerticalFlip", "Resize"],
     "audio": ["BackgroundNoise", "DynamicRangeCompression", "Gain", "MelSpectrogram", "PitchShift",
               "Spectrogram", "TimeShift", "TimeStretch", "amplitude_to_db", "mel_filterbank"],
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}
 
-__all__ = ["Compose", "Param", "RandomApply", "Transform",
+__all__ = ["Compose", "Param", "RandomApply", "Transform", "rng_state", "set_rng_state",
            "RandomDeletion", "RandomInsertion", "RandomSwap", "SynonymReplacement", "preview", *_WHERE]
 
 

@@ -13,8 +13,12 @@ Conventions
 * A sample is a float waveform of shape (samples,) or (channels, samples); a batch is
   (N, samples) or (N, channels, samples) (``apply_batch`` loops over the samples).
 * Transforms that reason in seconds take ``sample_rate`` (Hz).
-* Parameters follow :class:`~gradwise.augment.compose.Param`: a number is fixed, a
-  ``(low, high)`` pair is sampled uniformly each call.
+* Parameters (audio keeps its own meanings, unlike vision's torchvision ranges): a
+  number x means exactly x; a ``(low, high)`` pair means a value drawn uniformly from
+  [low, high] on every call (:class:`~gradwise.augment.compose.Param`).
+  ``Gain(3)`` always adds 3 dB; ``Gain((-6, 6))`` draws the gain.
+* Draws come from gradwise's global generator (``gradwise.manual_seed``) unless the
+  transform is given its own ``seed=``.
 * STFTs for the phase vocoder use ``scipy.signal.stft``/``istft`` (Hann window);
   features use a centred, reflect-padded STFT with a periodic Hann window, the
   convention of ``torch.stft(center=True)`` / torchaudio / librosa.
@@ -33,7 +37,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("gradwise.augment.audio needs SciPy: pip install 'gradwise[signal]'") from exc
 
-from .compose import Param, Transform
+from .compose import Param, Seed, Transform
 
 __all__ = [
     "AudioTransform",
@@ -142,13 +146,14 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 1024, hop_length: int 
 class TimeStretch(AudioTransform):
     """Play faster (``rate > 1``, shorter) or slower (``rate < 1``) without changing pitch.
 
-    ``rate`` is fixed or a ``(low, high)`` range such as ``(0.8, 1.25)``; the output has
-    ``round(len / rate)`` samples (crop or pad afterwards if the model needs fixed length).
+    ``rate``: a number x means exactly rate x; ``(low, high)`` such as ``(0.8, 1.25)``
+    means uniform in [low, high].  The output has ``round(len / rate)`` samples (crop or
+    pad afterwards if the model needs fixed length).
     """
 
     def __init__(self, rate: float | tuple[float, float], n_fft: int = 1024,
-                 hop_length: int | None = None, p: float = 1.0) -> None:
-        super().__init__(p)
+                 hop_length: int | None = None, p: float = 1.0, *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         self.rate = Param(rate, "rate", bounds=(1e-3, None))
         self.n_fft, self.hop_length = n_fft, hop_length
 
@@ -159,6 +164,8 @@ class TimeStretch(AudioTransform):
 class PitchShift(AudioTransform):
     """Shift every frequency by ``semitones`` (x 2^(semitones/12)), duration unchanged.
 
+    ``semitones``: a number x means exactly x semitones; ``(low, high)`` uniform in [low, high].
+
     Time-stretch by the frequency ratio (longer for an upward shift), then resample back
     to the original length with ``scipy.signal.resample_poly``; the ratio is rounded to a
     fraction with denominator <= 100 (an error below 0.2 cent) so the polyphase
@@ -166,8 +173,8 @@ class PitchShift(AudioTransform):
     """
 
     def __init__(self, semitones: float | tuple[float, float], n_fft: int = 1024,
-                 hop_length: int | None = None, p: float = 1.0) -> None:
-        super().__init__(p)
+                 hop_length: int | None = None, p: float = 1.0, *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         self.semitones = Param(semitones, "semitones", bounds=(-48, 48))
         self.n_fft, self.hop_length = n_fft, hop_length
 
@@ -198,6 +205,9 @@ class DynamicRangeCompression(AudioTransform):
     by the time the transient arrives; 0 gives the classic causal behaviour).  Peaks
     then fall relative to the average level: the crest factor (peak / RMS) decreases.
     ``makeup_gain_db`` is added afterwards.
+
+    ``threshold_db``, ``ratio``, ``attack``, ``release``, ``makeup_gain_db``: a number x
+    means exactly x; ``(low, high)`` means uniform in [low, high] on every call.
     """
 
     def __init__(
@@ -210,8 +220,10 @@ class DynamicRangeCompression(AudioTransform):
         makeup_gain_db: float | tuple[float, float] = 0.0,
         lookahead: float | None = None,
         p: float = 1.0,
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(p)
+        super().__init__(p, seed=seed)
         self.threshold_db = Param(threshold_db, "threshold_db", bounds=(None, 0.0))
         self.ratio = Param(ratio, "ratio", bounds=(1.0, None))
         self.attack = Param(attack, "attack", bounds=(0.0, None))
@@ -266,7 +278,9 @@ _COLORS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
 
 
 class BackgroundNoise(AudioTransform):
-    """Mix in noise at a signal-to-noise ratio of ``snr_db`` (fixed or a range).
+    """Mix in noise at a signal-to-noise ratio of ``snr_db`` dB.
+
+    ``snr_db``: a number x means exactly x dB; ``(low, high)`` uniform in [low, high].
 
     ``noise``: ``"white"``, ``"pink"`` or ``"brown"`` (generated), a waveform (e.g. cafe
     or street recordings; tiled if too short, a random excerpt if longer), or a list of
@@ -275,8 +289,8 @@ class BackgroundNoise(AudioTransform):
     """
 
     def __init__(self, noise: str | np.ndarray | Sequence[np.ndarray] = "white",
-                 snr_db: float | tuple[float, float] = (5.0, 30.0), p: float = 1.0) -> None:
-        super().__init__(p)
+                 snr_db: float | tuple[float, float] = (5.0, 30.0), p: float = 1.0, *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         if isinstance(noise, str):
             if noise not in _COLORS:
                 raise ValueError(f"noise must be one of {sorted(_COLORS)} or a waveform, got {noise!r}")
@@ -310,10 +324,14 @@ class BackgroundNoise(AudioTransform):
 
 # ---- cheap extras ------------------------------------------------------------------
 class Gain(AudioTransform):
-    """Multiply by ``10 ** (gain_db / 20)`` (loudness invariance)."""
+    """Multiply by ``10 ** (gain_db / 20)`` (loudness invariance).
 
-    def __init__(self, gain_db: float | tuple[float, float] = (-6.0, 6.0), p: float = 1.0) -> None:
-        super().__init__(p)
+    ``gain_db``: a number x means exactly x dB; ``(low, high)`` uniform in [low, high].
+    """
+
+    def __init__(self, gain_db: float | tuple[float, float] = (-6.0, 6.0), p: float = 1.0,
+                 *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         self.gain_db = Param(gain_db, "gain_db")
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -323,14 +341,17 @@ class Gain(AudioTransform):
 class TimeShift(AudioTransform):
     """Delay (positive ``shift``) or advance (negative) the clip, keeping its length.
 
+    ``shift``: a number x means exactly x; ``(low, high)`` uniform in [low, high].
+
     ``unit``: ``"fraction"`` of the clip length (default), ``"seconds"`` (needs
     ``sample_rate``) or ``"samples"``.  ``rollover=True`` wraps the shifted-out part
     around (``np.roll``); otherwise the gap is filled with silence.
     """
 
     def __init__(self, shift: float | tuple[float, float] = (-0.1, 0.1), unit: str = "fraction",
-                 rollover: bool = True, sample_rate: int | None = None, p: float = 1.0) -> None:
-        super().__init__(p)
+                 rollover: bool = True, sample_rate: int | None = None, p: float = 1.0,
+                 *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         if unit not in ("fraction", "seconds", "samples"):
             raise ValueError(f"unit must be 'fraction', 'seconds' or 'samples', got {unit!r}")
         if unit == "seconds" and sample_rate is None:

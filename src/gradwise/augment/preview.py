@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .compose import Seed, Transform
+from gradwise.tensor import random as _random
+
+from .compose import Seed, Transform, rng_state, set_rng_state
 
 __all__ = ["preview"]
 
@@ -101,16 +103,24 @@ def preview(
     """Save a PNG grid: ``sample`` first, then ``n`` outputs of ``transform(sample)``.
 
     ``kind`` is ``"image"`` ((C, H, W)), ``"audio"`` (waveform) or ``"text"`` (``str``);
-    inferred from the sample when ``None``.  ``seed`` reseeds the transform first (for a
-    reproducible figure); ``sample_rate`` (default: the transform's, if any) labels the
-    spectrogram axes in seconds and kHz.  Returns the path written.
+    inferred from the sample when ``None``.  ``seed`` seeds the draws (for a reproducible
+    figure); ``sample_rate`` (default: the transform's, if any) labels the spectrogram axes
+    in seconds and kHz.  Returns the path written.  Previewing leaves the transform's and
+    gradwise's random streams as they were, so it never changes a training run.
     """
     kind = kind or _infer_kind(sample)
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
-    if seed is not None and isinstance(transform, Transform):
-        transform.seed(seed)
-    copies = [transform(sample) for _ in range(n)]
+    saved_global = _random.get_rng_state()
+    saved = rng_state(transform) if isinstance(transform, Transform) else None
+    try:
+        if seed is not None and isinstance(transform, Transform):
+            transform.seed(seed)
+        copies = [transform(sample) for _ in range(n)]
+    finally:
+        if saved is not None:
+            set_rng_state(transform, saved)
+        _random.set_rng_state(saved_global)
     name = getattr(transform, "__class__", type(transform)).__name__
     path = os.fspath(path)
 

@@ -12,6 +12,10 @@ and capitalization are kept when it is replaced by a synonym (``"Quick,"`` ->
 (:mod:`gradwise.augment._synonyms`), or from ``synonyms=``: a ``dict`` word -> list of
 synonyms, a callable ``word -> list[str]``, or ``"wordnet"`` (NLTK's WordNet, imported
 only when asked for).  Stopwords are never replaced or used as insertion anchors.
+
+Parameters: a number x means exactly x (``n=2``: two edits); a ``(low, high)`` pair means
+a value drawn uniformly from [low, high] on every call.  Draws come from gradwise's
+global generator (``gradwise.manual_seed``) unless the transform has its own ``seed=``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ._synonyms import STOPWORDS, SYNONYMS
-from .compose import Param, Transform
+from .compose import Param, Seed, Transform
 
 __all__ = [
     "TextTransform",
@@ -123,8 +127,8 @@ class _CountedEdit(TextTransform):
     """Shared by the three operations that make ``n`` edits (``n`` or ``alpha`` of the words)."""
 
     def __init__(self, n: int | tuple[int, int] | None, alpha: float | tuple[float, float],
-                 synonyms: SynonymSource, stopwords: Collection[str] | None, p: float) -> None:
-        super().__init__(p)
+                 synonyms: SynonymSource, stopwords: Collection[str] | None, p: float, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         self.n = None if n is None else Param(n, "n", bounds=(0, None), integer=True)
         self.alpha = Param(alpha, "alpha", bounds=(0.0, 1.0))
         self.synonyms = synonyms
@@ -148,13 +152,15 @@ class _CountedEdit(TextTransform):
 class SynonymReplacement(_CountedEdit):
     """Replace ``n`` distinct non-stopwords by a random synonym (all their occurrences).
 
-    ``n`` (fixed or ``(low, high)`` integers) wins over ``alpha`` (fraction of words).
+    ``n``: a number x means exactly x words; ``(low, high)`` integers uniform in
+    [low, high].  ``n`` wins over ``alpha`` (a number x means exactly a fraction x of the
+    words; ``(low, high)`` uniform in [low, high]).
     """
 
     def __init__(self, n: int | tuple[int, int] | None = None, alpha: float | tuple[float, float] = 0.1,
                  synonyms: SynonymSource = None, stopwords: Collection[str] | None = None,
-                 p: float = 1.0) -> None:
-        super().__init__(n, alpha, synonyms, stopwords, p)
+                 p: float = 1.0, *, seed: Seed = None) -> None:
+        super().__init__(n, alpha, synonyms, stopwords, p, seed)
 
     def edit(self, words: list[str], rng: np.random.Generator) -> list[str]:
         budget = self.count(len(words), rng)
@@ -176,12 +182,15 @@ class SynonymReplacement(_CountedEdit):
 
 
 class RandomInsertion(_CountedEdit):
-    """``n`` times: insert a synonym of a random word at a random position."""
+    """``n`` times: insert a synonym of a random word at a random position.
+
+    ``n`` and ``alpha`` as in :class:`SynonymReplacement` (a number x means exactly x).
+    """
 
     def __init__(self, n: int | tuple[int, int] | None = None, alpha: float | tuple[float, float] = 0.1,
                  synonyms: SynonymSource = None, stopwords: Collection[str] | None = None,
-                 p: float = 1.0) -> None:
-        super().__init__(n, alpha, synonyms, stopwords, p)
+                 p: float = 1.0, *, seed: Seed = None) -> None:
+        super().__init__(n, alpha, synonyms, stopwords, p, seed)
 
     def edit(self, words: list[str], rng: np.random.Generator) -> list[str]:
         out = list(words)
@@ -195,11 +204,14 @@ class RandomInsertion(_CountedEdit):
 
 
 class RandomSwap(_CountedEdit):
-    """``n`` times: swap the words at two random (distinct) positions."""
+    """``n`` times: swap the words at two random (distinct) positions.
+
+    ``n`` and ``alpha`` as in :class:`SynonymReplacement` (a number x means exactly x).
+    """
 
     def __init__(self, n: int | tuple[int, int] | None = None, alpha: float | tuple[float, float] = 0.1,
-                 p: float = 1.0) -> None:
-        super().__init__(n, alpha, None, (), p)
+                 p: float = 1.0, *, seed: Seed = None) -> None:
+        super().__init__(n, alpha, None, (), p, seed)
 
     def edit(self, words: list[str], rng: np.random.Generator) -> list[str]:
         out = list(words)
@@ -212,15 +224,17 @@ class RandomSwap(_CountedEdit):
 
 
 class RandomDeletion(TextTransform):
-    """Delete each word independently with probability ``p`` (EDA's p, fixed or a range).
+    """Delete each word independently with probability ``p`` (EDA's p).
+
+    ``p``: a number x means exactly probability x; ``(low, high)`` uniform in [low, high].
 
     Here ``p`` is the per-word deletion probability, as in the paper, so this transform
     is always applied; wrap it in ``RandomApply([...], p=...)`` to apply it sometimes.
     At least one word is always kept.
     """
 
-    def __init__(self, p: float | tuple[float, float] = 0.1) -> None:
-        super().__init__(p=1.0)
+    def __init__(self, p: float | tuple[float, float] = 0.1, *, seed: Seed = None) -> None:
+        super().__init__(p=1.0, seed=seed)
         self.word_p = Param(p, "p", bounds=(0.0, 1.0))
 
     def edit(self, words: list[str], rng: np.random.Generator) -> list[str]:

@@ -1,46 +1,58 @@
-"""Image augmentations on (C, H, W) float arrays, with torchvision's names and arguments.
+"""Image augmentations on (C, H, W) float arrays, with torchvision.transforms.v2's names and meanings.
 
 Vision is the modality of the lecture's tennis-ball example: a poorly trained network
 thinks a shifted, flipped or recoloured ball is a different object, so we show it
 "slightly modified copies of already existing data" -- flips, crops, rotations, affine
-warps, colour jitter, noise and erasing -- and it learns the invariance instead of
-memorising pixels (the regularizing effect).
+warps, colour jitter, noise, erasing, RandAugment, MixUp and CutMix -- and it learns the
+invariance instead of memorising pixels (the regularizing effect).
 
 Conventions
 -----------
-* A sample is a float array of shape (C, H, W) (like a torch tensor), values in [0, 1]
-  for the colour transforms (which clamp to [0, 1], as torchvision does for floats).
-  ``apply_batch`` takes (N, C, H, W); flips, crops, colour jitter, noise and
-  ``Normalize`` are vectorized over the batch, the geometric warps loop over samples.
-* Parameters follow :class:`~gradwise.augment.compose.Param`: a number is fixed, a
-  ``(low, high)`` pair is sampled uniformly.  This differs from torchvision only where
-  torchvision reads a bare number as a symmetric range: ``RandomRotation(30)`` always
-  rotates by 30 degrees here; torchvision's meaning is ``RandomRotation((-30, 30))``.
-  ``ColorJitter(brightness=(0.6, 1.4))`` is torchvision's ``ColorJitter(brightness=0.4)``.
-* Geometric warps use ``scipy.ndimage.affine_transform``; angles are in degrees,
-  counter-clockwise as displayed (row 0 at the top), about the image centre.
-* ``interpolation`` is ``"nearest"``, ``"bilinear"`` or ``"bicubic"`` (or a spline order).
+* A sample is a float array of shape (C, H, W) (like a torch tensor), values in [0, 1].
+  ``apply_batch`` takes (N, C, H, W) and draws separate parameters for every image
+  (torchvision draws one set per call); flips, crops, colour jitter, noise, ``Resize``,
+  ``CenterCrop`` and ``Normalize`` are vectorized, the warps loop over the images.
+* **Parameters mean what they mean in torchvision v2**, including its validation errors:
+  a number x is a range around the identity and ``(min, max)`` the range itself.
+  ``RandomRotation(30)``: an angle uniform in [-30, 30]; ``ColorJitter(brightness=0.4)``:
+  a factor uniform in [0.6, 1.4]; ``hue=0.1``: a shift in [-0.1, 0.1] turns.
+* Randomness comes from gradwise's global generator (``gradwise.manual_seed``) unless a
+  transform has its own ``seed=`` (see :mod:`gradwise.augment.compose`).  The drawn
+  parameters are then handed to the kernels of :mod:`gradwise.augment.functional`,
+  which compute torchvision's pixels; ``get_params`` static methods (torchvision v1's
+  spelling, plus ``rng=``) draw them without applying anything.
+* Angles are in degrees; ``RandomRotation`` turns counter-clockwise as displayed,
+  ``RandomAffine`` clockwise (torchvision's own difference).  ``center`` is (x, y) in
+  pixels from the top-left corner of the image.  ``interpolation`` is ``"nearest"`` /
+  ``"bilinear"`` (and ``"bicubic"`` for resizing), an :class:`InterpolationMode` or a
+  Pillow integer constant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import numbers
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-try:
-    from scipy import ndimage
-except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("gradwise.augment.vision needs SciPy: pip install 'gradwise[signal]'") from exc
 
-from .compose import Param, Transform
+from gradwise.tensor import random as _random
+
+from . import functional as F
+from .compose import Param, Seed, Transform
+from .functional import InterpolationMode, check_interpolation, hsv_to_rgb, rgb_to_hsv
 
 __all__ = [
     "ImageTransform",
+    "InterpolationMode",
     "RandomHorizontalFlip",
     "RandomVerticalFlip",
     "RandomCrop",
+    "CenterCrop",
+    "Resize",
     "RandomResizedCrop",
     "RandomRotation",
     "RandomAffine",
@@ -48,10 +60,12 @@ __all__ = [
     "GaussianNoise",
     "RandomErasing",
     "Normalize",
+    "RandAugment",
+    "MixUp",
+    "CutMix",
+    "rgb_to_hsv",
+    "hsv_to_rgb",
 ]
-
-_ORDERS = {"nearest": 0, "bilinear": 1, "bicubic": 3}
-_GRAY = np.array([0.2989, 0.587, 0.114])  # ITU-R 601 luma, torchvision's rgb_to_grayscale
 
 
 # ---- input checks -------------------------------------------------------------------
@@ -80,73 +94,71 @@ def check_image(x: Any, who: str = "transform", batch: bool = False) -> np.ndarr
     return x
 
 
-def _pair(size: int | Sequence[int], name: str) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"{name} must be a positive int or an (h, w) pair, got {size!r}")
+# ---- torchvision's argument rules -----------------------------------------------------
+def _check_sequence_input(x: Any, name: str, req_sizes: Sequence[int]) -> None:
+    msg = req_sizes[0] if len(req_sizes) < 2 else " or ".join(str(s) for s in req_sizes)
+    if not isinstance(x, Sequence):
+        raise TypeError(f"{name} should be a sequence of length {msg}.")
+    if len(x) not in req_sizes:
+        raise ValueError(f"{name} should be a sequence of length {msg}.")
+
+
+def _setup_angle(x: Any, name: str, req_sizes: Sequence[int] = (2,)) -> list[float]:
+    """A number x means [-x, x] (x >= 0); a sequence is taken as given."""
+    if isinstance(x, numbers.Number):
+        if x < 0:  # type: ignore[operator]
+            raise ValueError(f"If {name} is a single number, it must be positive.")
+        x = [-x, x]  # type: ignore[operator]
+    else:
+        _check_sequence_input(x, name, req_sizes)
+    return [float(d) for d in x]
+
+
+def _setup_size(size: Any, error_msg: str) -> tuple[int, int]:
+    if isinstance(size, numbers.Number):
+        return int(size), int(size)  # type: ignore[call-overload]
+    if isinstance(size, Sequence) and len(size) == 1:
+        return int(size[0]), int(size[0])
+    if not isinstance(size, Sequence) or len(size) != 2:
+        raise ValueError(error_msg)
     return int(size[0]), int(size[1])
 
 
-def _order(interpolation: str | int) -> int:
-    if isinstance(interpolation, str):
-        if interpolation not in _ORDERS:
-            raise ValueError(f"interpolation must be one of {sorted(_ORDERS)}, got {interpolation!r}")
-        return _ORDERS[interpolation]
-    return int(interpolation)
+def _check_fill_arg(fill: Any) -> Any:
+    if fill is not None and not isinstance(fill, (numbers.Number, tuple, list)):
+        raise TypeError("Got inappropriate fill arg, only Numbers, tuples, lists and dicts are allowed.")
+    return fill
 
 
-def _channel_values(value: float | Sequence[float], channels: int) -> np.ndarray:
-    """A fill value broadcast to one number per channel."""
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim == 0:
-        return np.full(channels, float(v))
-    if v.shape != (channels,):
-        raise ValueError(f"fill/value has {v.size} entries for {channels} channels")
-    return v
+def _jitter_range(value: Any, name: str, center: float = 1.0, bound: tuple[float, float] = (0, float("inf")),
+                  clip_first_on_zero: bool = True) -> tuple[float, float] | None:
+    """ColorJitter's rule: x means [center - x, center + x] (floored at 0 for factors); (min, max) as given.
 
-
-# ---- shared geometry ----------------------------------------------------------------
-def warp(
-    img: np.ndarray,
-    inverse: np.ndarray,
-    offset: np.ndarray,
-    out_shape: tuple[int, int],
-    order: int,
-    fill: float | Sequence[float] = 0.0,
-    mode: str = "grid-constant",
-) -> np.ndarray:
-    """Resample a (C, H, W) image: ``out[c, r, q] = img[c, inverse @ (r, q) + offset]``.
-
-    ``inverse`` is the 2x2 output-to-input matrix in (row, col) coordinates, as
-    ``scipy.ndimage.affine_transform`` wants it; outside the image is ``fill``
-    (``"grid-constant"``: edge pixels blend into the fill, like torch's ``grid_sample``).
+    ``None`` (skip the adjustment) for ``None`` or a range that is exactly the identity.
     """
-    fills = _channel_values(fill, img.shape[0])
-    out = np.empty((img.shape[0],) + tuple(out_shape), dtype=img.dtype)
-    for c in range(img.shape[0]):
-        ndimage.affine_transform(img[c], inverse, offset=offset, output_shape=out_shape,
-                                 output=out[c], order=order, mode=mode, cval=fills[c])
-    return out
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"If {name} is a single number, it must be non negative.")
+        low, high = center - float(value), center + float(value)
+        if clip_first_on_zero:
+            low = max(low, 0.0)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        low, high = float(value[0]), float(value[1])
+    else:
+        raise TypeError(f"{name}={value} should be a single number or a sequence with length 2.")
+    if not bound[0] <= low <= high <= bound[1]:
+        raise ValueError(f"{name} values should be between {bound}, but got {[low, high]}.")
+    return None if low == high == center else (low, high)
 
 
-def _centered_affine(
-    forward_xy: np.ndarray, translate_xy: Sequence[float], center_xy: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse (row, col) matrix and offset of ``out = A (in - c) + c + t`` in (x, y) coordinates."""
-    swap = np.array([[0.0, 1.0], [1.0, 0.0]])  # (x, y) <-> (row, col)
-    inv_xy = np.linalg.inv(forward_xy)
-    c, t = np.asarray(center_xy, float), np.asarray(translate_xy, float)
-    return swap @ inv_xy @ swap, swap @ (c - inv_xy @ (c + t))
+def _rng(rng: np.random.Generator | None) -> np.random.Generator:
+    """``rng``, or gradwise's global generator (the one ``gradwise.manual_seed`` seeds)."""
+    return rng if rng is not None else _random._rng()
 
 
-def _rotation_xy(degrees: float) -> np.ndarray:
-    """Counter-clockwise (as displayed, y pointing down) rotation in (x, y) coordinates."""
-    a = np.deg2rad(degrees)
-    c, s = np.round([np.cos(a), np.sin(a)], 15)  # exact 0 / +-1 at multiples of 90 degrees
-    return np.array([[c, s], [-s, c]])
-
-
+# ---- bases ----------------------------------------------------------------------------
 class ImageTransform(Transform):
     """Base of image transforms: (C, H, W) samples, (N, C, H, W) batches."""
 
@@ -171,8 +183,8 @@ class _Batched(ImageTransform):
 class RandomHorizontalFlip(_Batched):
     """Mirror left-right with probability ``p`` (a horizontal flip keeps most labels)."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
+    def __init__(self, p: float = 0.5, *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
 
     def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return x[..., ::-1].copy()
@@ -181,62 +193,21 @@ class RandomHorizontalFlip(_Batched):
 class RandomVerticalFlip(_Batched):
     """Mirror top-bottom with probability ``p`` (only for data without an 'up', e.g. aerial)."""
 
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__(p)
+    def __init__(self, p: float = 0.5, *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
 
     def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         return x[..., ::-1, :].copy()
 
 
-# ---- crops --------------------------------------------------------------------------
-def _padding4(padding: int | Sequence[int] | None) -> tuple[int, int, int, int]:
-    """torchvision padding -> (left, top, right, bottom)."""
-    if padding is None:
-        return (0, 0, 0, 0)
-    if isinstance(padding, (int, np.integer)):
-        return (int(padding),) * 4
-    if len(padding) == 2:
-        return (int(padding[0]), int(padding[1])) * 2
-    if len(padding) == 4:
-        return tuple(int(v) for v in padding)  # type: ignore[return-value]
-    raise ValueError(f"padding must be an int or a sequence of 2 or 4 ints, got {padding!r}")
-
-
-def _check_padding_mode(mode: str) -> str:
-    if mode not in ("constant", "edge", "reflect", "symmetric"):
-        raise ValueError(f"padding_mode must be constant, edge, reflect or symmetric, got {mode!r}")
-    return mode
-
-
-def pad(
-    x: np.ndarray,
-    left: int, top: int, right: int, bottom: int,
-    fill: float | Sequence[float] = 0.0,
-    padding_mode: str = "constant",
-) -> np.ndarray:
-    """Pad the last two axes of (..., C, H, W); ``fill`` may be one value per channel.
-
-    ``padding_mode``: ``"constant"`` (``fill``), ``"edge"`` (repeat the border pixel),
-    ``"reflect"`` (mirror without repeating the border) or ``"symmetric"`` (with).
-    """
-    if (left, top, right, bottom) == (0, 0, 0, 0):
-        return x
-    if _check_padding_mode(padding_mode) != "constant":
-        widths = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
-        return np.pad(x, widths, mode=padding_mode)
-    h, w = x.shape[-2:]
-    fills = _channel_values(fill, x.shape[-3]).astype(x.dtype)[:, None, None]
-    out = np.empty(x.shape[:-2] + (h + top + bottom, w + left + right), dtype=x.dtype)
-    out[...] = fills
-    out[..., top:top + h, left:left + w] = x
-    return out
-
-
+# ---- crops and resizing ---------------------------------------------------------------
 class RandomCrop(_Batched):
     """Cut a random ``size`` window, after optional ``padding`` (torchvision's RandomCrop).
 
     The standard CIFAR recipe is ``RandomCrop(32, padding=4)``: translations of up to 4
-    pixels.  ``pad_if_needed`` pads images smaller than ``size``.
+    pixels.  ``padding``: an int (all sides), (left/right, top/bottom) or (left, top,
+    right, bottom); ``pad_if_needed`` pads images smaller than ``size``; ``padding_mode``
+    is ``"constant"`` (``fill``), ``"edge"``, ``"reflect"`` or ``"symmetric"``.
     """
 
     def __init__(
@@ -244,319 +215,352 @@ class RandomCrop(_Batched):
         size: int | Sequence[int],
         padding: int | Sequence[int] | None = None,
         pad_if_needed: bool = False,
-        fill: float | Sequence[float] = 0.0,
+        fill: float | Sequence[float] = 0,
         padding_mode: str = "constant",
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(p=1.0)
-        self.size = _pair(size, "size")
-        self.padding = _padding4(padding)
+        super().__init__(p=1.0, seed=seed)
+        self.size = _setup_size(size, error_msg="Please provide only two dimensions (h, w) for size.")
+        if pad_if_needed or padding is not None:
+            if padding is not None:
+                err = f"Padding must be an int or a 1, 2, or 4 element of tuple or list, got {padding}."
+                if isinstance(padding, (tuple, list)):
+                    if len(padding) not in (1, 2, 4):
+                        raise ValueError(err)
+                elif not isinstance(padding, int):
+                    raise TypeError(err)
+            if padding_mode not in ("constant", "edge", "reflect", "symmetric"):
+                raise ValueError("Padding mode should be either constant, edge, reflect or symmetric")
+        self.padding = padding
+        self._ltrb = F.parse_padding(padding) if padding else (0, 0, 0, 0)
         self.pad_if_needed = pad_if_needed
-        self.fill = fill
-        self.padding_mode = _check_padding_mode(padding_mode)
+        self.fill = _check_fill_arg(fill)
+        self.padding_mode = padding_mode
 
     def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        left, top, right, bottom = self.padding
+        left, top, right, bottom = self._ltrb
         th, tw = self.size
         h, w = x.shape[-2] + top + bottom, x.shape[-1] + left + right
         if self.pad_if_needed:
-            dw, dh = max(tw - w, 0), max(th - h, 0)
+            dh, dw = max(th - h, 0), max(tw - w, 0)
             left, right, top, bottom = left + dw, right + dw, top + dh, bottom + dh
             h, w = h + 2 * dh, w + 2 * dw
         if h < th or w < tw:
             raise ValueError(
-                f"RandomCrop: crop size {self.size} is larger than the (padded) image "
-                f"({h}, {w}); use pad_if_needed=True"
-            )
-        x = pad(x, left, top, right, bottom, self.fill, self.padding_mode)
+                f"Required crop size {(th, tw)} is larger than {'padded ' if self.padding is not None else ''}"
+                f"input image size {(h, w)}. (Use pad_if_needed=True to pad small images.)")
+        if (left, top, right, bottom) != (0, 0, 0, 0):
+            x = F.pad(x, [left, top, right, bottom], self.fill, self.padding_mode)
         n = len(x)
-        i = rng.integers(0, h - th + 1, size=n)
-        j = rng.integers(0, w - tw + 1, size=n)
+        i = rng.integers(0, h - th + 1, size=n) if h > th else np.zeros(n, dtype=np.int64)
+        j = rng.integers(0, w - tw + 1, size=n) if w > tw else np.zeros(n, dtype=np.int64)
         windows = sliding_window_view(x, (th, tw), axis=(-2, -1))  # (N, C, h', w', th, tw)
         return windows[np.arange(n), :, i, j]
+
+
+class CenterCrop(_Batched):
+    """The centred ``size`` window (zero-padded when the image is smaller), as torchvision. Deterministic."""
+
+    def __init__(self, size: int | Sequence[int]) -> None:
+        super().__init__(p=1.0)
+        self.size = _setup_size(size, error_msg="Please provide only two dimensions (h, w) for size.")
+
+    def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return F.center_crop(x, self.size)
+
+
+class Resize(_Batched):
+    """Resize to ``size``: (h, w), or an int (or [int]) for the smaller edge keeping the aspect ratio.
+
+    ``max_size`` caps the longer edge; ``antialias=True`` (torchvision's default) low-pass
+    filters when shrinking.  Deterministic.
+    """
+
+    def __init__(self, size: int | Sequence[int] | None, interpolation: Any = InterpolationMode.BILINEAR,
+                 max_size: int | None = None, antialias: bool | None = True) -> None:
+        super().__init__(p=1.0)
+        if isinstance(size, int):
+            size = [size]
+        elif isinstance(size, Sequence) and len(size) in {1, 2}:
+            size = list(size)
+        elif size is None:
+            if not isinstance(max_size, int):
+                raise ValueError(f"max_size must be an integer when size is None, but got {max_size} instead.")
+        else:
+            raise ValueError(
+                f"size can be an integer, a sequence of one or two integers, or None, but got {size} instead.")
+        self.size = size
+        self.interpolation = check_interpolation(interpolation)
+        self.max_size = max_size
+        self.antialias = antialias
+
+    def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return F.resize(x, self.size, self.interpolation, self.max_size, self.antialias)
 
 
 class RandomResizedCrop(ImageTransform):
     """Crop a random area and aspect ratio, then resize to ``size`` (the Inception crop).
 
-    Area fraction ~ ``scale`` (uniform), aspect ratio w/h ~ ``ratio`` (log-uniform); 10
-    tries as in torchvision, then a centre crop with the ratio clamped into ``ratio``.
-    Resizing samples pixel centres (``align_corners=False``) with border clamping and no
-    anti-aliasing prefilter (torchvision's ``antialias=False``).
+    The area fraction is uniform in ``scale`` and the aspect ratio w/h log-uniform in
+    ``ratio``; up to 10 tries for a box that fits (torchvision's sampling), else a centre
+    crop with the ratio clamped into ``ratio``.  Resizing as :class:`Resize`
+    (``antialias=True`` by default).
     """
 
     def __init__(
         self,
         size: int | Sequence[int],
-        scale: float | tuple[float, float] = (0.08, 1.0),
-        ratio: float | tuple[float, float] = (3 / 4, 4 / 3),
-        interpolation: str | int = "bilinear",
+        scale: Sequence[float] = (0.08, 1.0),
+        ratio: Sequence[float] = (3.0 / 4.0, 4.0 / 3.0),
+        interpolation: Any = InterpolationMode.BILINEAR,
+        antialias: bool | None = True,
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(p=1.0)
-        self.size = _pair(size, "size")
-        self.scale = Param(scale, "scale", bounds=(0.0, 1.0))
-        self.ratio = Param(ratio, "ratio", log=True)
-        self.interpolation = interpolation
-        self._order = _order(interpolation)
+        super().__init__(p=1.0, seed=seed)
+        self.size = _setup_size(size, error_msg="Please provide only two dimensions (h, w) for size.")
+        if not isinstance(scale, Sequence):
+            raise TypeError("Scale should be a sequence")
+        if not isinstance(ratio, Sequence):
+            raise TypeError("Ratio should be a sequence")
+        if (scale[0] > scale[1]) or (ratio[0] > ratio[1]):
+            warnings.warn("Scale and ratio should be of kind (min, max)", stacklevel=2)
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
+        self.interpolation = check_interpolation(interpolation)
+        self.antialias = antialias
 
-    def crop_box(self, height: int, width: int, rng: np.random.Generator) -> tuple[int, int, int, int]:
-        """(top, left, h, w) of a random crop of a ``height`` x ``width`` image."""
+    @staticmethod
+    def get_params(img: Any, scale: Sequence[float], ratio: Sequence[float],
+                   rng: np.random.Generator | None = None) -> tuple[int, int, int, int]:
+        """(top, left, height, width) of a random crop of ``img`` (torchvision's 10 tries, then a centre crop)."""
+        rng = _rng(rng)
+        height, width = np.shape(img)[-2:]
         area = height * width
+        log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
         for _ in range(10):
-            target = area * self.scale.sample(rng)
-            aspect = self.ratio.sample(rng)
-            w = int(round(np.sqrt(target * aspect)))
-            h = int(round(np.sqrt(target / aspect)))
+            target_area = area * rng.uniform(scale[0], scale[1])
+            aspect = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
+            w = int(round(math.sqrt(target_area * aspect)))
+            h = int(round(math.sqrt(target_area / aspect)))
             if 0 < w <= width and 0 < h <= height:
-                return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
-        in_ratio = width / height
-        if in_ratio < self.ratio.low:
-            w, h = width, int(round(width / self.ratio.low))
-        elif in_ratio > self.ratio.high:
-            h, w = height, int(round(height * self.ratio.high))
+                i = int(rng.integers(0, height - h + 1))
+                j = int(rng.integers(0, width - w + 1))
+                return i, j, h, w
+        in_ratio = float(width) / float(height)
+        if in_ratio < min(ratio):
+            w, h = width, int(round(width / min(ratio)))
+        elif in_ratio > max(ratio):
+            h, w = height, int(round(height * max(ratio)))
         else:
-            h, w = height, width
+            w, h = width, height
         return (height - h) // 2, (width - w) // 2, h, w
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        top, left, h, w = self.crop_box(*x.shape[-2:], rng)
-        oh, ow = self.size
-        sy, sx = h / oh, w / ow
-        offset = np.array([top + 0.5 * sy - 0.5, left + 0.5 * sx - 0.5])
-        return warp(x, np.diag([sy, sx]), offset, self.size, self._order, mode="nearest")
+        top, left, h, w = self.get_params(x, self.scale, self.ratio, rng)
+        return F.resized_crop(x, top, left, h, w, list(self.size), self.interpolation, self.antialias)
 
 
 # ---- rotations and affine warps -----------------------------------------------------
-class _Affine(ImageTransform):
-    """Shared by RandomRotation and RandomAffine: fill, interpolation, centre handling."""
+class RandomRotation(ImageTransform):
+    """Rotate by an angle uniform in ``degrees``, counter-clockwise as displayed.
 
-    def __init__(self, interpolation: str | int, fill: float | Sequence[float],
-                 center: Sequence[float] | None, p: float) -> None:
-        super().__init__(p)
-        self.interpolation, self.fill, self.center = interpolation, fill, center
-        self._order = _order(interpolation)
-
-    def _warp(self, x: np.ndarray, forward_xy: np.ndarray, translate_xy: Sequence[float],
-              out_shape: tuple[int, int] | None = None) -> np.ndarray:
-        h, w = x.shape[-2:]
-        center = self.center if self.center is not None else ((w - 1) / 2, (h - 1) / 2)
-        inverse, offset = _centered_affine(forward_xy, translate_xy, center)
-        if out_shape is not None:  # expand: keep the input centre at the output centre
-            shift = np.array([(out_shape[0] - h) / 2, (out_shape[1] - w) / 2])
-            offset = offset - inverse @ shift
-        return warp(x, inverse, offset, out_shape or (h, w), self._order, self.fill)
-
-
-class RandomRotation(_Affine):
-    """Rotate by ``degrees`` (fixed, or uniform in a ``(low, high)`` range), counter-clockwise.
-
-    ``expand=True`` enlarges the output to hold the whole rotated image; ``fill`` colours
-    the uncovered corners; ``center`` is (x, y) in pixels (default: the image centre).
+    ``degrees``: a number x means [-x, x]; (min, max) is the range.  ``expand=True``
+    enlarges the output to hold the whole rotated image; ``fill`` (default 0, one value
+    or one per channel) colours the uncovered corners; ``center`` is (x, y) in pixels
+    from the top-left corner (default: the image centre).  ``p`` (gradwise's) applies it
+    only sometimes.
     """
 
     def __init__(
         self,
-        degrees: float | tuple[float, float],
-        interpolation: str | int = "nearest",
+        degrees: float | Sequence[float],
+        interpolation: Any = InterpolationMode.NEAREST,
         expand: bool = False,
         center: Sequence[float] | None = None,
-        fill: float | Sequence[float] = 0.0,
+        fill: float | Sequence[float] | None = 0,
         p: float = 1.0,
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(interpolation, fill, center, p)
-        self.degrees = Param(degrees, "degrees")
+        super().__init__(p, seed=seed)
+        self.degrees = _setup_angle(degrees, name="degrees", req_sizes=(2,))
+        self.interpolation = check_interpolation(interpolation)
         self.expand = expand
+        self.fill = _check_fill_arg(fill)
+        if center is not None:
+            _check_sequence_input(center, "center", req_sizes=(2,))
+        self.center = center
+
+    @staticmethod
+    def get_params(degrees: Sequence[float], rng: np.random.Generator | None = None) -> float:
+        """An angle uniform in ``[degrees[0], degrees[1]]``."""
+        return float(_rng(rng).uniform(degrees[0], degrees[1]))
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        angle = self.degrees.sample(rng)
-        rot = _rotation_xy(angle)
-        out_shape = None
-        if self.expand:
-            h, w = x.shape[-2:]
-            corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], float).T
-            span = np.ptp(rot @ corners, axis=1)
-            out_shape = (int(np.ceil(span[1] - 1e-9)) + 1, int(np.ceil(span[0] - 1e-9)) + 1)
-        return self._warp(x, rot, (0.0, 0.0), out_shape)
+        angle = self.get_params(self.degrees, rng)
+        return F.rotate(x, angle, self.interpolation, self.expand, self.center, self.fill)
+
+    def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        outs = [self.apply(xi, rng) for xi in x]
+        if len({o.shape for o in outs}) > 1:  # expand=True: the size depends on the angle
+            raise ValueError("RandomRotation(expand=True).apply_batch: the rotated images have different sizes; "
+                             "apply it per sample (or crop/resize afterwards)")
+        return np.stack(outs) if outs else x.copy()
 
 
-def _shear_params(shear: Any) -> tuple[Param, Param]:
-    """shear -> (x shear, y shear) Params, torchvision-style shapes, gradwise's fixed/range rule.
-
-    ``s`` or ``(lo, hi)``: x shear only; ``((xlo, xhi), (ylo, yhi))`` or 4 numbers: both.
-    """
-    if shear is None:
-        return Param(0.0, "shear"), Param(0.0, "shear")
-    if isinstance(shear, Sequence) and len(shear) == 4:
-        return Param(tuple(shear[:2]), "shear x"), Param(tuple(shear[2:]), "shear y")
-    if isinstance(shear, Sequence) and len(shear) == 2 and all(isinstance(s, Sequence) for s in shear):
-        return Param(tuple(shear[0]), "shear x"), Param(tuple(shear[1]), "shear y")
-    return Param(shear, "shear"), Param(0.0, "shear")
-
-
-class RandomAffine(_Affine):
+class RandomAffine(ImageTransform):
     """Rotation, translation, scaling and shear in one resampling (torchvision's RandomAffine).
 
-    * ``degrees``: rotation, counter-clockwise.
-    * ``translate=(tx, ty)``: horizontal / vertical shift as a fraction of the width /
-      height; each may be fixed or a ``(low, high)`` range, e.g. ``((-0.1, 0.1), (-0.1, 0.1))``
-      for torchvision's ``translate=(0.1, 0.1)``.
-    * ``scale``: zoom factor (fixed or range).
-    * ``shear``: degrees; x shear moves lower rows to the right for positive angles.
-      ``s`` / ``(lo, hi)`` is an x shear, ``((xlo, xhi), (ylo, yhi))`` shears both axes.
+    * ``degrees``: a number x means an angle uniform in [-x, x]; (min, max) the range.
+      The rotation is clockwise as displayed (torchvision's ``affine`` convention).
+    * ``translate=(a, b)``: shifts uniform in [-a * width, a * width] and [-b * height,
+      b * height], rounded to whole pixels; a, b in [0, 1].
+    * ``scale=(min, max)``: zoom factor uniform in the range (default: 1).
+    * ``shear``: degrees; a number x means an x shear in [-x, x], (min, max) an x shear
+      in the range, (xmin, xmax, ymin, ymax) both.  A positive x shear moves the rows
+      below the centre to the left.
     """
 
     def __init__(
         self,
-        degrees: float | tuple[float, float] = 0.0,
-        translate: tuple[Any, Any] | None = None,
-        scale: float | tuple[float, float] | None = None,
-        shear: Any = None,
-        interpolation: str | int = "nearest",
-        fill: float | Sequence[float] = 0.0,
+        degrees: float | Sequence[float] = 0,
+        translate: Sequence[float] | None = None,
+        scale: Sequence[float] | None = None,
+        shear: float | Sequence[float] | None = None,
+        interpolation: Any = InterpolationMode.NEAREST,
+        fill: float | Sequence[float] | None = 0,
         center: Sequence[float] | None = None,
         p: float = 1.0,
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(interpolation, fill, center, p)
-        self.degrees = Param(degrees, "degrees")
-        if translate is not None and (not isinstance(translate, Sequence) or len(translate) != 2):
-            raise ValueError(f"translate must be a (tx, ty) pair of fractions, got {translate!r}")
-        tx, ty = translate if translate is not None else (0.0, 0.0)
-        self.translate = (Param(tx, "translate x", bounds=(-1, 1)), Param(ty, "translate y", bounds=(-1, 1)))
-        self.scale = Param(scale if scale is not None else 1.0, "scale", bounds=(1e-6, None))
-        self.shear = _shear_params(shear)
+        super().__init__(p, seed=seed)
+        self.degrees = _setup_angle(degrees, name="degrees", req_sizes=(2,))
+        if translate is not None:
+            _check_sequence_input(translate, "translate", req_sizes=(2,))
+            for t in translate:
+                if not (0.0 <= t <= 1.0):
+                    raise ValueError("translation values should be between 0 and 1")
+        self.translate = translate
+        if scale is not None:
+            _check_sequence_input(scale, "scale", req_sizes=(2,))
+            for s in scale:
+                if s <= 0:
+                    raise ValueError("scale values should be positive")
+        self.scale = scale
+        self.shear = _setup_angle(shear, name="shear", req_sizes=(2, 4)) if shear is not None else None
+        self.interpolation = check_interpolation(interpolation)
+        self.fill = _check_fill_arg(fill)
+        if center is not None:
+            _check_sequence_input(center, "center", req_sizes=(2,))
+        self.center = center
 
-    def matrix(self, rng: np.random.Generator) -> tuple[np.ndarray, tuple[float, float]]:
-        """Sample the forward 2x2 (x, y) matrix and the translation fractions."""
-        rot = _rotation_xy(self.degrees.sample(rng))
-        sx, sy = (np.tan(np.deg2rad(s.sample(rng))) for s in self.shear)
-        shear = np.array([[1.0, sx], [sy, 1.0]])
-        frac = (self.translate[0].sample(rng), self.translate[1].sample(rng))
-        return rot @ shear * self.scale.sample(rng), frac
+    @staticmethod
+    def get_params(degrees: Sequence[float], translate: Sequence[float] | None, scale_ranges: Sequence[float] | None,
+                   shears: Sequence[float] | None, img_size: Sequence[int],
+                   rng: np.random.Generator | None = None) -> tuple[float, tuple[int, int], float, tuple[float, float]]:
+        """(angle, (tx, ty), scale, (shear_x, shear_y)) for an image of ``img_size = [width, height]``.
+
+        Drawn in torchvision's order: angle, translation, scale, x shear, y shear.
+        """
+        rng = _rng(rng)
+        width, height = img_size
+        angle = float(rng.uniform(degrees[0], degrees[1]))
+        if translate is not None:
+            max_dx, max_dy = float(translate[0] * width), float(translate[1] * height)
+            tx = int(round(rng.uniform(-max_dx, max_dx)))
+            ty = int(round(rng.uniform(-max_dy, max_dy)))
+        else:
+            tx, ty = 0, 0
+        scale = float(rng.uniform(scale_ranges[0], scale_ranges[1])) if scale_ranges is not None else 1.0
+        shear_x = shear_y = 0.0
+        if shears is not None:
+            shear_x = float(rng.uniform(shears[0], shears[1]))
+            if len(shears) == 4:
+                shear_y = float(rng.uniform(shears[2], shears[3]))
+        return angle, (tx, ty), scale, (shear_x, shear_y)
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        forward, (fx, fy) = self.matrix(rng)
         h, w = x.shape[-2:]
-        return self._warp(x, forward, (fx * w, fy * h))
+        angle, translate, scale, shear = self.get_params(self.degrees, self.translate, self.scale, self.shear,
+                                                         [w, h], rng)
+        return F.affine(x, angle, list(translate), scale, list(shear), self.interpolation, self.fill, self.center)
 
 
 # ---- photometric --------------------------------------------------------------------
-def _gray(x: np.ndarray) -> np.ndarray:
-    """(N, 3, H, W) -> (N, 1, H, W) luma; single-channel images are returned as they are."""
-    if x.shape[1] == 1:
-        return x
-    return np.einsum("nchw,c->nhw", x, _GRAY.astype(x.dtype))[:, None]
-
-
-def _hue_sextants(x: np.ndarray, maxc: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    """HSV hue of (..., 3, H, W) RGB in units of 60 degrees (range [-1, 5)), given max and max - min.
-
-    Red max -> (g - b) / chroma, green max -> 2 + (b - r) / chroma, blue max -> 4 + (r - g) / chroma.
-    Written with float masks instead of ``np.where``: this is the hot path of hue jitter.
-    """
-    r, g, b = x[..., 0, :, :], x[..., 1, :, :], x[..., 2, :, :]
-    red = maxc == r
-    green = (maxc == g) & ~red
-    blue = (~(red | green)).astype(x.dtype)
-    red, green = red.astype(x.dtype), green.astype(x.dtype)
-    h = red * (g - b) + green * (b - r) + blue * (r - g)
-    h /= np.maximum(chroma, np.finfo(x.dtype).tiny)
-    h += 2 * green + 4 * blue
-    return h
-
-
-def _rgb(sextants: np.ndarray, maxc: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-    """RGB from hue (in sextants, any real), value (= max) and chroma (= v * s).
-
-    channel c = v - chroma * clip(min(k, 4 - k), 0, 1) with k = (n_c + hue) mod 6, n = (5, 3, 1).
-    """
-    k = sextants[..., None, :, :] + np.array([5, 3, 1], dtype=sextants.dtype)[:, None, None]
-    k -= 6 * np.floor(k * (1 / 6))
-    np.minimum(k, 4 - k, out=k)
-    np.clip(k, 0, 1, out=k)
-    k *= chroma[..., None, :, :]
-    return np.subtract(maxc[..., None, :, :], k, out=k)
-
-
-def rgb_to_hsv(x: np.ndarray) -> np.ndarray:
-    """(..., 3, H, W) RGB in [0, 1] -> HSV, hue in [0, 1) (same values as torchvision's)."""
-    maxc = x.max(axis=-3)
-    chroma = maxc - x.min(axis=-3)
-    hue = _hue_sextants(x, maxc, chroma) / 6 % 1
-    return np.stack([hue, chroma / np.where(maxc == 0, 1, maxc), maxc], axis=-3)
-
-
-def hsv_to_rgb(x: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`rgb_to_hsv`."""
-    h, s, v = x[..., 0, :, :], x[..., 1, :, :], x[..., 2, :, :]
-    return _rgb(6 * h, v, v * s)
-
-
-def shift_hue(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """Rotate the HSV hue of an (N, 3, H, W) batch by ``shift[n]`` turns (saturation, value kept)."""
-    maxc = x.max(axis=-3)
-    chroma = maxc - x.min(axis=-3)
-    sextants = _hue_sextants(x, maxc, chroma)
-    sextants += (6 * shift.astype(x.dtype))[:, None, None]
-    return _rgb(sextants, maxc, chroma)
-
-
 class ColorJitter(_Batched):
     """Random brightness, contrast, saturation and hue, in a random order (torchvision's).
 
-    Each argument is a factor (fixed or ``(low, high)``; ``None`` skips it):
-    brightness multiplies, contrast blends with the mean grey level, saturation blends with
-    the greyscale image (1 = unchanged, 0 = grey), hue rotates the HSV hue by a fraction
-    of a turn in [-0.5, 0.5].  Results are clamped to [0, 1].  In ``apply_batch`` every
-    image gets its own factors; the order of the four operations is drawn once per batch.
+    * ``brightness``, ``contrast``, ``saturation``: a number x means a factor uniform in
+      [max(0, 1 - x), 1 + x]; (min, max) is the range (>= 0).  Brightness multiplies,
+      contrast blends with the mean grey level, saturation with the greyscale image
+      (0 = grey, 1 = unchanged).
+    * ``hue``: a number x (<= 0.5) means a shift uniform in [-x, x] turns of the HSV hue
+      circle; (min, max) within [-0.5, 0.5].
+    * ``None`` (or the identity range) skips that adjustment.  Results are clamped to
+      [0, 1]; saturation and hue leave single-channel images unchanged.  In
+      ``apply_batch`` every image gets its own factors; the order is drawn once per batch.
     """
 
     def __init__(
         self,
-        brightness: float | tuple[float, float] | None = None,
-        contrast: float | tuple[float, float] | None = None,
-        saturation: float | tuple[float, float] | None = None,
-        hue: float | tuple[float, float] | None = None,
+        brightness: float | Sequence[float] | None = None,
+        contrast: float | Sequence[float] | None = None,
+        saturation: float | Sequence[float] | None = None,
+        hue: float | Sequence[float] | None = None,
         p: float = 1.0,
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(p)
-        nonneg = (0.0, None)
-        self.brightness = None if brightness is None else Param(brightness, "brightness", bounds=nonneg)
-        self.contrast = None if contrast is None else Param(contrast, "contrast", bounds=nonneg)
-        self.saturation = None if saturation is None else Param(saturation, "saturation", bounds=nonneg)
-        self.hue = None if hue is None else Param(hue, "hue", bounds=(-0.5, 0.5))
+        super().__init__(p, seed=seed)
+        self.brightness = _jitter_range(brightness, "brightness")
+        self.contrast = _jitter_range(contrast, "contrast")
+        self.saturation = _jitter_range(saturation, "saturation")
+        self.hue = _jitter_range(hue, "hue", center=0, bound=(-0.5, 0.5), clip_first_on_zero=False)
 
     @staticmethod
-    def _blend(x: np.ndarray, other: np.ndarray | float, factor: np.ndarray) -> np.ndarray:
-        f = factor.astype(x.dtype)[:, None, None, None]
-        return np.clip(f * x + (1 - f) * other, 0.0, 1.0)
+    def get_params(brightness: Sequence[float] | None, contrast: Sequence[float] | None,
+                   saturation: Sequence[float] | None, hue: Sequence[float] | None,
+                   rng: np.random.Generator | None = None,
+                   size: int | None = None) -> tuple[np.ndarray, Any, Any, Any, Any]:
+        """(order, b, c, s, h): a permutation of the four operations, then each factor (None if skipped).
+
+        ``size=n`` draws n factors of each kind (one per image of a batch).
+        """
+        rng = _rng(rng)
+        order = rng.permutation(4)
+        factors = [None if r is None else rng.uniform(r[0], r[1], size=size) for r in (brightness, contrast,
+                                                                                        saturation, hue)]
+        return (order, *factors)  # type: ignore[return-value]
 
     def _apply_batch(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n = len(x)
-        if x.shape[1] not in (1, 3):
-            raise ValueError(f"ColorJitter expects 1 or 3 channels, got {x.shape[1]}")
-        if x.shape[1] == 1 and (self.saturation is not None or self.hue is not None):
-            raise ValueError("ColorJitter: saturation and hue need RGB (3-channel) images")
-        for op in rng.permutation(4):
-            if op == 0 and self.brightness is not None:
-                x = self._blend(x, 0.0, self.brightness.sample(rng, n))
-            elif op == 1 and self.contrast is not None:
-                mean = _gray(x).mean(axis=(1, 2, 3), keepdims=True)
-                x = self._blend(x, mean, self.contrast.sample(rng, n))
-            elif op == 2 and self.saturation is not None:
-                x = self._blend(x, _gray(x), self.saturation.sample(rng, n))
-            elif op == 3 and self.hue is not None:
-                x = shift_hue(x, self.hue.sample(rng, n))
-        return x if x.flags.owndata else x.copy()
+        F._one_or_three(x)
+        order, b, c, s, h = self.get_params(self.brightness, self.contrast, self.saturation, self.hue, rng, len(x))
+        original = x
+        for op in order:
+            if op == 0 and b is not None:
+                x = F.adjust_brightness(x, b)
+            elif op == 1 and c is not None:
+                x = F.adjust_contrast(x, c)
+            elif op == 2 and s is not None:
+                x = F.adjust_saturation(x, s)
+            elif op == 3 and h is not None:
+                x = F.adjust_hue(x, h)
+        return x.copy() if x is original else x
 
 
 class GaussianNoise(_Batched):
-    """Add N(mean, sigma^2) pixel noise (torchvision.transforms.v2.GaussianNoise).
+    """Add N(mean, sigma^2) pixel noise (torchvision.transforms.v2.GaussianNoise), then clip to [0, 1].
 
-    ``mean`` and ``sigma`` are fixed or sampled per image; ``clip`` keeps [0, 1].
+    ``mean``, ``sigma``: a number x means exactly x (as torchvision); gradwise also takes
+    a (low, high) pair, drawn uniformly per image.
     """
 
     def __init__(self, mean: float | tuple[float, float] = 0.0,
-                 sigma: float | tuple[float, float] = 0.1, clip: bool = True, p: float = 1.0) -> None:
-        super().__init__(p)
+                 sigma: float | tuple[float, float] = 0.1, clip: bool = True, p: float = 1.0,
+                 *, seed: Seed = None) -> None:
+        super().__init__(p, seed=seed)
         self.mean = Param(mean, "mean")
         self.sigma = Param(sigma, "sigma", bounds=(0.0, None))
         self.clip = clip
@@ -571,42 +575,75 @@ class GaussianNoise(_Batched):
 
 
 class RandomErasing(ImageTransform):
-    """Blank out a random rectangle (Zhong et al. 2017; torchvision's RandomErasing).
+    """Blank out a random rectangle with probability ``p`` (Zhong et al. 2017; torchvision's).
 
-    Area fraction ~ ``scale``, aspect ratio h/w ~ ``ratio`` (log-uniform); ``value`` is a
-    number, one number per channel, or ``"random"`` (standard normal noise).  Like
-    torchvision, the image is left unchanged when 10 tries find no rectangle that fits.
+    Area fraction uniform in ``scale``, aspect ratio h/w log-uniform in ``ratio`` (both
+    (min, max) sequences); ``value`` is a number, one number per channel, or
+    ``"random"`` (standard normal noise).  The image is left unchanged when 10 tries
+    find no rectangle that fits.
     """
 
     def __init__(
         self,
         p: float = 0.5,
-        scale: float | tuple[float, float] = (0.02, 0.33),
-        ratio: float | tuple[float, float] = (0.3, 3.3),
+        scale: Sequence[float] = (0.02, 0.33),
+        ratio: Sequence[float] = (0.3, 3.3),
         value: float | Sequence[float] | str = 0.0,
+        inplace: bool = False,
+        *,
+        seed: Seed = None,
     ) -> None:
-        super().__init__(p)
-        self.scale = Param(scale, "scale", bounds=(0.0, 1.0))
-        self.ratio = Param(ratio, "ratio", log=True)
+        super().__init__(p, seed=seed)
+        if not isinstance(value, (numbers.Number, str, tuple, list)):
+            raise TypeError("Argument value should be either a number or str or a sequence")
         if isinstance(value, str) and value != "random":
-            raise ValueError(f"value must be a number, a per-channel sequence or 'random', got {value!r}")
+            raise ValueError("If value is str, it should be 'random'")
+        if not isinstance(scale, (tuple, list)):
+            raise TypeError("Scale should be a sequence")
+        if not isinstance(ratio, (tuple, list)):
+            raise TypeError("Ratio should be a sequence")
+        if (scale[0] > scale[1]) or (ratio[0] > ratio[1]):
+            warnings.warn("Scale and ratio should be of kind (min, max)", stacklevel=2)
+        if scale[0] < 0 or scale[1] > 1:
+            raise ValueError("Scale should be between 0 and 1")
+        self.scale, self.ratio = tuple(scale), tuple(ratio)
         self.value = value
+        self.inplace = inplace
+
+    @staticmethod
+    def get_params(img: Any, scale: Sequence[float], ratio: Sequence[float], value: Any = None,
+                   rng: np.random.Generator | None = None) -> tuple[int, int, int, int, np.ndarray | None]:
+        """(i, j, h, w, v) of a rectangle of ``img`` (C, H, W); ``v`` None when no rectangle fits.
+
+        ``value=None`` means random normal values.
+        """
+        rng = _rng(rng)
+        c, height, width = np.shape(img)[-3:]
+        if value is not None and np.size(value) not in (1, c):
+            raise ValueError(
+                f"If value is a sequence, it should have either a single value or {c} (number of inpt channels)")
+        area = height * width
+        log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+        for _ in range(10):
+            erase_area = area * rng.uniform(scale[0], scale[1])
+            aspect = math.exp(rng.uniform(log_ratio[0], log_ratio[1]))
+            h = int(round(math.sqrt(erase_area * aspect)))
+            w = int(round(math.sqrt(erase_area / aspect)))
+            if not (h < height and w < width):
+                continue
+            if value is None:
+                v = rng.standard_normal((c, h, w), dtype=np.float32)
+            else:
+                v = np.asarray(value, dtype=np.float64).reshape(-1)[:, None, None]
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w, v
+        return 0, 0, height, width, None
 
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        c, height, width = x.shape
-        for _ in range(10):
-            area = height * width * self.scale.sample(rng)
-            aspect = self.ratio.sample(rng)
-            h, w = int(round(np.sqrt(area * aspect))), int(round(np.sqrt(area / aspect)))
-            if 0 < h < height and 0 < w < width:
-                i, j = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
-                out = x.copy()
-                if isinstance(self.value, str):
-                    out[:, i:i + h, j:j + w] = rng.standard_normal((c, h, w))
-                else:
-                    out[:, i:i + h, j:j + w] = _channel_values(self.value, c)[:, None, None]
-                return out
-        return x
+        value = None if isinstance(self.value, str) else self.value
+        i, j, h, w, v = self.get_params(x, self.scale, self.ratio, value, rng)
+        if v is None:
+            return x
+        return F.erase(x, i, j, h, w, v.astype(x.dtype), inplace=self.inplace)
 
 
 class Normalize(_Batched):
@@ -632,3 +669,276 @@ class Normalize(_Batched):
         mean = self.mean.astype(x.dtype)[:, None, None]
         std = self.std.astype(x.dtype)[:, None, None]
         return (x - mean) / std
+
+
+# ---- RandAugment ----------------------------------------------------------------------
+def _linspace32(start: float, end: float, steps: int) -> np.ndarray:
+    """``torch.linspace`` in float32, bit for bit: a float32 step, each value one fused multiply-add
+    (emulated in float64, rounded once), the first half counted from ``start``, the second from ``end``."""
+    start32, end32 = np.float32(start), np.float32(end)
+    if steps == 1:
+        return np.array([start32])
+    step = np.float64((end32 - start32) / np.float32(steps - 1))
+    idx = np.arange(steps)
+    first = np.float64(start32) + step * idx
+    second = np.float64(end32) - step * (steps - idx - 1)
+    return np.where(idx < steps // 2, first, second).astype(np.float32)
+
+
+def _posterize_bits(bins: int, top: int = 8) -> np.ndarray:
+    levels = np.arange(bins).astype(np.float32) / np.float32((bins - 1) / 4)
+    return np.round(np.float32(top) - levels).astype(np.int32)
+
+
+# op -> (magnitudes(num_bins, height, width) or None, signed): torchvision's RandAugment space
+_RANDAUGMENT_SPACE: dict[str, tuple[Callable[[int, int, int], np.ndarray | None], bool]] = {
+    "Identity": (lambda n, h, w: None, False),
+    "ShearX": (lambda n, h, w: _linspace32(0.0, 0.3, n), True),
+    "ShearY": (lambda n, h, w: _linspace32(0.0, 0.3, n), True),
+    "TranslateX": (lambda n, h, w: _linspace32(0.0, 150.0 / 331.0 * w, n), True),
+    "TranslateY": (lambda n, h, w: _linspace32(0.0, 150.0 / 331.0 * h, n), True),
+    "Rotate": (lambda n, h, w: _linspace32(0.0, 30.0, n), True),
+    "Brightness": (lambda n, h, w: _linspace32(0.0, 0.9, n), True),
+    "Color": (lambda n, h, w: _linspace32(0.0, 0.9, n), True),
+    "Contrast": (lambda n, h, w: _linspace32(0.0, 0.9, n), True),
+    "Sharpness": (lambda n, h, w: _linspace32(0.0, 0.9, n), True),
+    "Posterize": (lambda n, h, w: _posterize_bits(n), False),
+    "Solarize": (lambda n, h, w: _linspace32(1.0, 0.0, n), False),
+    "AutoContrast": (lambda n, h, w: None, False),
+    "Equalize": (lambda n, h, w: None, False),
+}
+
+
+def apply_op(img: np.ndarray, op: str, magnitude: float, interpolation: Any = InterpolationMode.NEAREST,
+             fill: Any = None) -> np.ndarray:
+    """Apply one RandAugment / AutoAugment operation with its signed ``magnitude`` (torchvision's meanings)."""
+    if op == "Identity":
+        return img
+    if op == "ShearX":  # shear factor ``magnitude`` about the top-left corner
+        return F.affine(img, 0.0, [0, 0], 1.0, [math.degrees(math.atan(magnitude)), 0.0], interpolation, fill, [0, 0])
+    if op == "ShearY":
+        return F.affine(img, 0.0, [0, 0], 1.0, [0.0, math.degrees(math.atan(magnitude))], interpolation, fill, [0, 0])
+    if op == "TranslateX":
+        return F.affine(img, 0.0, [int(magnitude), 0], 1.0, [0.0, 0.0], interpolation, fill)
+    if op == "TranslateY":
+        return F.affine(img, 0.0, [0, int(magnitude)], 1.0, [0.0, 0.0], interpolation, fill)
+    if op == "Rotate":
+        return F.rotate(img, magnitude, interpolation, fill=fill)
+    if op == "Brightness":
+        return F.adjust_brightness(img, 1.0 + magnitude)
+    if op == "Color":
+        return F.adjust_saturation(img, 1.0 + magnitude)
+    if op == "Contrast":
+        return F.adjust_contrast(img, 1.0 + magnitude)
+    if op == "Sharpness":
+        return F.adjust_sharpness(img, 1.0 + magnitude)
+    if op == "Posterize":
+        return F.posterize(img, int(magnitude))
+    if op == "Solarize":
+        return F.solarize(img, 1.0 * magnitude)
+    if op == "AutoContrast":
+        return F.autocontrast(img)
+    if op == "Equalize":
+        return F.equalize(img)
+    if op == "Invert":
+        return F.invert(img)
+    raise ValueError(f"No transform available for {op}")
+
+
+class RandAugment(ImageTransform):
+    """RandAugment (Cubuk et al. 2020) with torchvision's operations and magnitudes.
+
+    ``num_ops`` times: pick one of 14 operations uniformly (Identity, ShearX/Y,
+    TranslateX/Y, Rotate, Brightness, Color, Contrast, Sharpness, Posterize, Solarize,
+    AutoContrast, Equalize) and apply it at strength ``magnitude`` (an index into
+    ``num_magnitude_bins`` evenly spaced strengths: shear up to 0.3, translation up to
+    150/331 of the size, rotation up to 30 degrees, colour factors 1 +- 0.9, posterize 8
+    down to 4 bits, solarize threshold 1 down to 0); signed operations flip their sign
+    with probability 1/2.  Works on float images in [0, 1] (torchvision's float kernels).
+    """
+
+    ops = tuple(_RANDAUGMENT_SPACE)
+
+    def __init__(self, num_ops: int = 2, magnitude: int = 9, num_magnitude_bins: int = 31,
+                 interpolation: Any = InterpolationMode.NEAREST, fill: float | Sequence[float] | None = None,
+                 *, seed: Seed = None) -> None:
+        super().__init__(p=1.0, seed=seed)
+        if not isinstance(num_ops, int) or (num_ops < 0):
+            raise ValueError(f"num_ops should be a non-negative integer, but got {num_ops} instead.")
+        if not isinstance(magnitude, int) or not 0 <= magnitude < num_magnitude_bins:
+            raise ValueError(f"magnitude should be an integer in [0, num_magnitude_bins - 1 = "
+                             f"{num_magnitude_bins - 1}], but got {magnitude} instead.")
+        self.num_ops = num_ops
+        self.magnitude = magnitude
+        self.num_magnitude_bins = num_magnitude_bins
+        self.interpolation = check_interpolation(interpolation)
+        self.fill = _check_fill_arg(fill)
+
+    def magnitudes(self, height: int, width: int) -> dict[str, np.ndarray | None]:
+        """Every operation's ``num_magnitude_bins`` strengths for an image of this size."""
+        return {op: fn(self.num_magnitude_bins, height, width) for op, (fn, _) in _RANDAUGMENT_SPACE.items()}
+
+    def get_params(self, height: int, width: int, rng: np.random.Generator | None = None) -> list[tuple[str, float]]:
+        """The ``num_ops`` (operation, signed magnitude) pairs, drawn as torchvision draws them."""
+        rng = _rng(rng)
+        chosen = []
+        for _ in range(self.num_ops):
+            op = self.ops[int(rng.integers(len(self.ops)))]
+            fn, signed = _RANDAUGMENT_SPACE[op]
+            values = fn(self.num_magnitude_bins, height, width)
+            if values is None:
+                magnitude = 0.0
+            else:
+                magnitude = float(values[self.magnitude])
+                if signed and rng.random() <= 0.5:
+                    magnitude *= -1
+            chosen.append((op, magnitude))
+        return chosen
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        out = x
+        for op, magnitude in self.get_params(*x.shape[-2:], rng):
+            out = apply_op(out, op, magnitude, self.interpolation, self.fill)
+        return out.copy() if out is x else out
+
+
+# ---- batch transforms: MixUp and CutMix -------------------------------------------------
+class _MixBase(Transform):
+    """Shared by MixUp and CutMix: (images, labels) in, (mixed images, soft targets) out.
+
+    Each image is paired with the one before it in the batch (``roll(1)``), as in
+    torchvision, so shuffle the batches.  ``labels``: class indices (N,) with
+    ``num_classes``, or probabilities (N, num_classes).  ``lam ~ Beta(alpha, alpha)``.
+    """
+
+    def __init__(self, *, alpha: float = 1.0, num_classes: int | None = None,
+                 labels_getter: Any = "default", seed: Seed = None) -> None:
+        super().__init__(p=1.0, seed=seed)
+        self.alpha = float(alpha)
+        if not self.alpha > 0:
+            raise ValueError(f"alpha must be > 0 (the Beta(alpha, alpha) concentration), got {alpha}")
+        self.num_classes = num_classes
+        if labels_getter != "default" and not callable(labels_getter):
+            raise ValueError(f"labels_getter should either be 'default', a callable, or None, but got {labels_getter}.")
+        self.labels_getter = labels_getter
+
+    def _unpack(self, inputs: tuple) -> tuple[Any, Any]:
+        inputs = inputs if len(inputs) > 1 else inputs[0]
+        if callable(self.labels_getter):
+            labels = self.labels_getter(inputs)
+            images = inputs[0] if isinstance(inputs, (tuple, list)) else inputs
+            return images, labels
+        if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
+            raise ValueError(f"{type(self).__name__} takes (images, labels): call it as "
+                             f"{type(self).__name__.lower()}(images, labels)")
+        return inputs[0], inputs[1]
+
+    def _prepare(self, inputs: tuple) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], Any]]:
+        images, labels = self._unpack(inputs)
+        wrap = _wrapper(images)
+        x = _to_numpy(images)
+        y = _to_numpy(labels)
+        if y.ndim not in (1, 2):
+            raise ValueError("labels should be index based with shape (batch_size,) or probability based with "
+                             f"shape (batch_size, num_classes), but got a tensor of shape {tuple(y.shape)} instead.")
+        if y.ndim == 2 and self.num_classes is not None and y.shape[-1] != self.num_classes:
+            raise ValueError("When passing 2D labels, the number of elements in last dimension must match "
+                             f"num_classes: {y.shape[-1]} != {self.num_classes}. You can Leave num_classes to None.")
+        if y.ndim == 1 and self.num_classes is None:
+            raise ValueError("num_classes must be passed if the labels are index-based (1D)")
+        if x.ndim != 4:
+            raise ValueError(f"Expected a batched input with 4 dims, but got {x.ndim} dimensions instead.")
+        if x.shape[0] != y.shape[0]:
+            raise ValueError("The batch size of the image or video does not match the batch size of the labels: "
+                             f"{x.shape[0]} != {y.shape[0]}.")
+        if y.ndim == 1:
+            if not np.issubdtype(y.dtype, np.integer):
+                raise TypeError(f"index labels must be integers, got dtype {y.dtype}")
+            if len(y) and (y.min() < 0 or y.max() >= self.num_classes):
+                raise ValueError(f"Class values must be smaller than num_classes ({self.num_classes}) and >= 0.")
+            y = np.eye(self.num_classes, dtype=np.float32)[y]
+        elif not np.issubdtype(y.dtype, np.floating):
+            y = y.astype(np.float32)
+        return x, y, wrap
+
+    @staticmethod
+    def _mix_labels(y: np.ndarray, lam: float) -> np.ndarray:
+        return (np.roll(y, 1, axis=0) * (1.0 - lam) + y * lam).astype(y.dtype, copy=False)
+
+    def apply_batch(self, x: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} mixes images with their labels: call "
+                        f"{type(self).__name__.lower()}(images, labels) on a batch instead")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(alpha={self.alpha}, num_classes={self.num_classes})"
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "detach") and hasattr(x, "numpy"):
+        return np.asarray(x.detach().cpu().numpy()) if hasattr(x, "cpu") else np.asarray(x.detach().numpy())
+    return np.asarray(x)
+
+
+def _wrapper(like: Any) -> Callable[[np.ndarray], Any]:
+    """Return results as the images came: NumPy, gradwise Tensors or torch tensors."""
+    module = type(like).__module__
+    if module.startswith("gradwise"):
+        from gradwise.tensor.tensor import Tensor
+
+        return lambda a: Tensor._make(np.ascontiguousarray(a))
+    if module.startswith("torch"):
+        import torch
+
+        return lambda a: torch.from_numpy(np.ascontiguousarray(a))
+    return lambda a: a
+
+
+class MixUp(_MixBase):
+    """MixUp (Zhang et al. 2018): ``lam * x + (1 - lam) * x_prev`` and the same blend of the targets.
+
+    ``mixup(images, labels)`` with a (N, C, H, W) batch returns (mixed images, soft
+    targets of shape (N, num_classes)); ``alpha``: lam ~ Beta(alpha, alpha), one lam per
+    call (torchvision.transforms.v2.MixUp).
+    """
+
+    def get_params(self, rng: np.random.Generator | None = None) -> float:
+        """The mixing weight ``lam ~ Beta(alpha, alpha)``."""
+        return float(_rng(rng).beta(self.alpha, self.alpha))
+
+    def __call__(self, *inputs: Any) -> tuple[Any, Any]:
+        x, y, wrap = self._prepare(inputs)
+        lam = self.get_params(self.rng)
+        mixed = (np.roll(x, 1, axis=0) * (1.0 - lam) + x * lam).astype(x.dtype, copy=False)
+        return wrap(mixed), wrap(self._mix_labels(y, lam))
+
+
+class CutMix(_MixBase):
+    """CutMix (Yun et al. 2019): paste a box of the previous image; targets mixed by the box's area.
+
+    ``cutmix(images, labels)`` returns (images, soft targets (N, num_classes)).  A box of
+    about ``1 - lam`` of the area (lam ~ Beta(alpha, alpha)) centred at a uniform random
+    pixel, clipped to the image; the targets use the area actually pasted
+    (torchvision.transforms.v2.CutMix).
+    """
+
+    def get_params(self, height: int, width: int,
+                   rng: np.random.Generator | None = None) -> tuple[tuple[int, int, int, int], float]:
+        """((x1, y1, x2, y2), lam_adjusted): the pasted box and the weight of the image itself."""
+        rng = _rng(rng)
+        lam = float(rng.beta(self.alpha, self.alpha))
+        r_x = int(rng.integers(width))
+        r_y = int(rng.integers(height))
+        r = 0.5 * math.sqrt(1.0 - lam)
+        r_w_half, r_h_half = int(r * width), int(r * height)
+        x1, y1 = max(r_x - r_w_half, 0), max(r_y - r_h_half, 0)
+        x2, y2 = min(r_x + r_w_half, width), min(r_y + r_h_half, height)
+        return (x1, y1, x2, y2), float(1.0 - (x2 - x1) * (y2 - y1) / (width * height))
+
+    def __call__(self, *inputs: Any) -> tuple[Any, Any]:
+        x, y, wrap = self._prepare(inputs)
+        (x1, y1, x2, y2), lam = self.get_params(*x.shape[-2:], self.rng)
+        out = x.copy()
+        out[..., y1:y2, x1:x2] = np.roll(x, 1, axis=0)[..., y1:y2, x1:x2]
+        return wrap(out), wrap(self._mix_labels(y, lam))
