@@ -174,3 +174,33 @@ def test_unknown_suffix_and_unknown_content(tmp_path):
     (tmp_path / "junk.bin").write_bytes(b"hello world, not weights")
     with pytest.raises(WeightsFormatError, match="not a weight file"):
         load(tmp_path / "junk.bin")
+
+
+def test_damaged_npz_members_fail_clearly(tmp_path):
+    path = tmp_path / "w.npz"
+    save({"a": np.ones(3, np.float32)}, path)
+    data = bytearray(path.read_bytes())
+    for magic, field in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # the compression method, local and central
+        at = data.index(magic)
+        data[at + field:at + field + 2] = struct.pack("<H", 99)
+    path.write_bytes(bytes(data))
+    with pytest.raises(WeightsFormatError, match=r"w\.npz: array 'a' cannot be read.*NotImplementedError"):
+        load(path)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.npy", b"not an array")
+    with pytest.raises(WeightsFormatError, match=r"w\.npz: member 'a' is not a \.npy array"):
+        load(path)
+    np.savez(path, names=np.array(["x", "y"]))
+    with pytest.raises(WeightsFormatError, match=r"w\.npz: array 'names' has dtype <U1, not a numeric type"):
+        load(path)
+
+
+def test_safetensors_shape_cannot_wrap_around(tmp_path):
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2**32, 2**32], "data_offsets": [0, 0]}}).encode()
+    path = tmp_path / "wrap.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header)
+    with pytest.raises(WeightsFormatError, match=r"'w'.*need 73786976294838206464"):
+        load(path)
+    path.write_bytes(struct.pack("<Q", 50_000) + b"[" * 50_000)
+    with pytest.raises(WeightsFormatError, match="not valid JSON"):
+        load(path)

@@ -1,8 +1,9 @@
 """`gradwise.interop`: move weights between gradwise and PyTorch (and safetensors), both ways.
 
 * :func:`load_torch_state_dict` - a ``.pt``/``.pth`` file written by ``torch.save(model.state_dict())``
-  (or a safetensors file) as NumPy arrays by name, without torch and without executing any
-  code from the file.
+  (or a safetensors file) as NumPy arrays by name, never executing code from the file: read by
+  ``torch.load(weights_only=True)`` when PyTorch is installed, else by a pickle-free reader that
+  accepts exactly what weights-only loading accepts (``use_torch=False`` forces it).
 * :func:`export_torch_state_dict` - write a gradwise state dict as a file
   ``torch.load(path, weights_only=True)`` reads.
 * :func:`load_safetensors` / :func:`save_safetensors` - the safetensors format in pure NumPy.

@@ -3,12 +3,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 ZIP_MAGIC = b"PK\x03\x04"
+# What :mod:`zipfile` raises on a damaged archive: bad structure or CRC, an unknown compression
+# method (NotImplementedError), the "encrypted" flag (RuntimeError), bad deflate data, a bad UTF-8 name.
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+              RuntimeError, zlib.error, struct.error)
 
 
 class WeightsFormatError(ValueError):
@@ -54,12 +61,10 @@ def sniff_format(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         head = f.read(9)
     if head[:4] == ZIP_MAGIC:
-        import zipfile
-
         try:
             with zipfile.ZipFile(path) as zf:
                 names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        except ZIP_ERRORS as exc:
             raise WeightsFormatError(f"{path}: a zip archive (.npz or PyTorch .pt) that cannot be read - "
                                      f"truncated or corrupt ({exc})") from exc
         return "torch" if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names) else "npz"

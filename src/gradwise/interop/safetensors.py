@@ -11,6 +11,7 @@ that overlap or leave holes, unknown dtypes) is reported with the tensor's name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 from collections import OrderedDict
@@ -75,7 +76,7 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict, dict[str, st
                                      f"({size} bytes): the file is truncated or not safetensors")
         try:
             header = json.loads(f.read(length).decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise WeightsFormatError(f"{path}: the safetensors header is not valid JSON ({exc})") from exc
     if not isinstance(header, dict):
         raise WeightsFormatError(f"{path}: the safetensors header is not a JSON object")
@@ -107,12 +108,12 @@ def _check_entry(path: Path, name: str, entry: object, data_size: int) -> tuple[
     if tag not in _ITEMSIZE:
         raise WeightsFormatError(f"{path}: tensor {name!r}: dtype {tag!r} is not supported "
                                  f"(supported: {', '.join(_ITEMSIZE)})")
-    if not (isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape)):
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
         raise WeightsFormatError(f"{path}: tensor {name!r}: shape must be a list of non-negative ints, got {shape!r}")
-    if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+    if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)
             and 0 <= offsets[0] <= offsets[1]):
         raise WeightsFormatError(f"{path}: tensor {name!r}: bad data_offsets {offsets!r}")
-    expected = int(np.prod(shape, dtype=np.int64)) * _ITEMSIZE[tag]
+    expected = math.prod(shape) * _ITEMSIZE[tag]  # (Python ints: a huge shape cannot wrap around)
     begin, end = offsets
     if end - begin != expected:
         raise WeightsFormatError(f"{path}: tensor {name!r}: data_offsets {offsets} span {end - begin} bytes but "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from gradwise.interop._files import WeightsFormatError, atomic_write, sniff_format
+from gradwise.interop._files import ZIP_ERRORS, WeightsFormatError, atomic_write, sniff_format
 from gradwise.interop.safetensors import load_safetensors, save_safetensors
 from gradwise.interop.torch_weights import export_torch_state_dict, load_torch_state_dict
 from gradwise.nn.module import IncompatibleKeys, Module
@@ -88,19 +87,30 @@ def _save_npz(arrays: Mapping[str, np.ndarray], path: Path) -> None:
                 np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
 
+# What NumPy raises on a damaged .npy member besides zipfile's errors: an unknown dtype (TypeError), a
+# shape too large to allocate.
+_NPY_ERRORS = (*ZIP_ERRORS, TypeError, MemoryError, OverflowError, SyntaxError)
+
+
 def _load_npz(path: Path) -> "OrderedDict[str, np.ndarray]":
     try:
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except _NPY_ERRORS as exc:
         raise WeightsFormatError(f"{path}: not a readable .npz archive - truncated or corrupt ({exc})") from exc
     out: OrderedDict[str, np.ndarray] = OrderedDict()
     with archive:
         for name in archive.files:
             try:
                 out[name] = archive[name]
-            except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            except _NPY_ERRORS as exc:
                 raise WeightsFormatError(f"{path}: array {name!r} cannot be read - corrupt, truncated, or an "
-                                         f"object array that would need pickle ({exc})") from exc
+                                         f"object array that would need pickle ({type(exc).__name__}: {exc})") \
+                    from exc
+            if not isinstance(out[name], np.ndarray):  # NumPy hands out a member without the .npy magic as bytes
+                raise WeightsFormatError(f"{path}: member {name!r} is not a .npy array (corrupt archive)")
+            if out[name].dtype.kind not in "biufc":  # bool, int, uint, float, complex: what a weight can be
+                raise WeightsFormatError(f"{path}: array {name!r} has dtype {out[name].dtype}, not a numeric type "
+                                         "(corrupt, or not a weight file)")
     return out
 
 
