@@ -127,6 +127,8 @@ class Trainer:
             for cb in self.callbacks:
                 with contextlib.suppress(Exception):
                     cb.on_exception(self, exc)
+            if isinstance(exc, KeyboardInterrupt):   # Ctrl-C, or SIGTERM turned into one by the CLI
+                self._interrupted(exc)
             raise
         self._diagnose()
         self._call("on_train_end")
@@ -476,6 +478,26 @@ class Trainer:
             h.diagnosis = curves(h)
         except Exception as err:   # the diagnosis is advice; it must never cost the user the trained model
             h.diagnosis_note = f"no diagnosis: {err}"
+
+    def _interrupted(self, exc: KeyboardInterrupt) -> None:
+        """Record an interrupted run: the stop reason, the checkpoint to resume from, ``run.json``."""
+        checkpoint = self.last_checkpoint
+        where = f"epoch {self.epoch}" + (f", step {self.global_step}" if self.global_step else "")
+        self.history.stop_reason = f"interrupted in {where}"
+        self.history.stopped_epoch = self.epoch
+        exc.gradwise_checkpoint = checkpoint   # what the CLI names in its "resume with" line
+        exc.gradwise_epoch = self.epoch
+        with contextlib.suppress(Exception):
+            self._write_summary()
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        """The newest resumable checkpoint this run wrote (``.../checkpoints/last.npz``), or None."""
+        for cb in self.callbacks:
+            path = getattr(cb, "last_path", None)
+            if path is not None and Path(path).is_file():
+                return Path(path)
+        return None
 
     def _rewrite_checks_file(self) -> None:
         if self.log_dir is None:
