@@ -122,9 +122,10 @@ def _print_summary(history, seconds: float) -> None:
         rec = history.records[best - 1]
         acc = f", val_accuracy {rec['val_accuracy']:.4f}" if rec.get("val_accuracy") is not None else ""
         print(f"best epoch (lowest val_loss): {best} - val_loss {rec['val_loss']:.4f}{acc}")
-    checks = [c for c in history.checks if c.status != "pass"]
+    checks = [c for c in history.checks if c.status in ("warn", "fail")]
+    skipped = sum(c.status == "skip" for c in history.checks)
     print(f"babysitter: {len(history.checks)} check(s) recorded, {len(checks)} warning(s)/failure(s)"
-          if history.checks else "babysitter: no checks recorded")
+          + (f", {skipped} skipped" if skipped else "") if history.checks else "babysitter: no checks recorded")
     if history.diagnosis is not None:
         print("learning-curve diagnosis:")
         print("\n".join(f"  {line}" for line in str(history.diagnosis).splitlines()))

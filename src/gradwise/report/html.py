@@ -27,7 +27,8 @@ from gradwise.report import plots
 
 __all__ = ["RunFiles", "load_run", "build_page", "render"]
 
-STATUS_COLOURS = {"pass": ("#e6f4ea", "#137333"), "warn": ("#fef7e0", "#b06000"), "fail": ("#fce8e6", "#c5221f")}
+STATUS_COLOURS = {"pass": ("#e6f4ea", "#137333"), "warn": ("#fef7e0", "#b06000"), "fail": ("#fce8e6", "#c5221f"),
+                  "skip": ("#f1f3f4", "#5f6368")}
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0; background: #f6f7f9;
        color: #202124; }

@@ -5,7 +5,8 @@ until a stopping condition - is :func:`fit` (built on :class:`Trainer`), with th
 people use (epochs, early stopping, a target metric, a time budget, a non-finite loss), the logs the
 lecture asks for ("Log it. Visualise it."), resumable checkpoints and, with ``babysit=True``, the
 automatic babysitting checks of ``gradwise.train.babysit``.  :func:`lr_find` sweeps the learning rate
-as fastai's ``lr_find`` does.
+as fastai's ``lr_find`` does.  :func:`watch` gives a hand-written loop (PyTorch or gradwise) the same
+checks, logs, diagnosis and run directory.
 
 A run with ``log_dir=RUN`` leaves::
 
@@ -23,9 +24,10 @@ from gradwise.train.fit import fit
 from gradwise.train.history import Check, History
 from gradwise.train.lr_find import LRFinderResult, lr_find
 from gradwise.train.trainer import Trainer
+from gradwise.train.watch import Watch, watch
 
 __all__ = [
     "fit", "Trainer", "History", "Check", "Callback", "EarlyStopping", "TargetMetric", "TimeBudget",
     "ModelCheckpoint", "LearningRateScheduler", "CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "ProgressBar",
-    "save_checkpoint", "load_checkpoint", "CheckpointError", "lr_find", "LRFinderResult",
+    "save_checkpoint", "load_checkpoint", "CheckpointError", "lr_find", "LRFinderResult", "watch", "Watch",
 ]

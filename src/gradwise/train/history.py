@@ -23,14 +23,17 @@ __all__ = ["History", "Check", "STANDARD_KEYS", "CHECK_STATUSES"]
 #: Columns of gradwise's ``history.csv`` / keys of ``history.jsonl``, in order (see
 #: ``gradwise/diagnose/history_io.py``); metrics beyond these follow as extra columns.
 STANDARD_KEYS = ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "lr", "seconds")
-CHECK_STATUSES = ("pass", "warn", "fail")
+#: A check's status: ``skip`` is a check that could not run for want of something (a sample batch, a loss
+#: function) that the training loop did not give - reported with the reason, never counted as a pass.
+CHECK_STATUSES = ("pass", "warn", "fail", "skip")
 
 
 @dataclass
 class Check:
     """One babysitting finding: ``Check(name, status, message, evidence)``.
 
-    ``status`` is ``"pass"``, ``"warn"`` or ``"fail"``; ``evidence`` holds the numbers behind the
+    ``status`` is ``"pass"``, ``"warn"``, ``"fail"`` or ``"skip"`` (could not run: the message says what it
+    needed); ``evidence`` holds the numbers behind the
     message (JSON-serialisable values).  ``epoch`` and ``step`` say when it was made; the trainer
     fills them in when a check is recorded with :meth:`gradwise.train.Trainer.warn` without them
     (``epoch`` 0 means before the first epoch).

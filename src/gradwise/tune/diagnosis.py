@@ -91,11 +91,11 @@ def check_note(check: Mapping[str, Any]) -> str:
 
 
 def _worst_checks(checks: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The non-passing checks, one per (name, symptom), the most severe and then the latest kept."""
+    """The warnings and failures, one per (name, symptom), the most severe and then the latest kept."""
     rank = {"pass": 0, "warn": 1, "fail": 2}
     kept: dict[tuple[str, Any], dict[str, Any]] = {}
     for c in checks:
-        if c.get("status") == "pass":
+        if c.get("status") not in ("warn", "fail"):   # passes, and checks skipped for want of data
             continue
         key = (c.get("name"), (c.get("evidence") or {}).get("symptom"))
         if key not in kept or rank[c["status"]] >= rank[kept[key]["status"]]:

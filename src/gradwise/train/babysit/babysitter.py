@@ -365,6 +365,8 @@ class Babysitter(Callback):
     # ================================================================== the end
     @_guarded
     def on_train_end(self, trainer: "Trainer") -> None:
+        if self._recorder is not None:
+            self._recorder.detach()   # a step that began but never finished (a hand-written loop's last batch)
         if self.step_losses is not None and len(self.step_losses) >= self.thresholds.loss_min_steps:
             self._judge_loss(trainer)   # a run shorter than loss_check_steps: judge what there is
         for name in DURING_TRAINING:
@@ -379,6 +381,8 @@ class Babysitter(Callback):
 
     @_guarded
     def on_exception(self, trainer: "Trainer", exception: BaseException) -> None:
+        if self._recorder is not None:
+            self._recorder.detach()   # no forward hook left on the user's model
         self._write(trainer)
 
     def _write(self, trainer: "Trainer") -> None:

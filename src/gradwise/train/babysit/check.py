@@ -3,7 +3,7 @@
 The dataclass itself lives in :mod:`gradwise.train.history` (the training loop records checks in
 ``History.checks`` and in its checkpoints, so it owns the type); this module re-exports it for the
 babysitter and adds the small vocabulary every check function shares: the check names, the status
-order (``pass`` < ``warn`` < ``fail``) and constructors that keep the evidence JSON-serialisable.
+order (``pass``/``skip`` < ``warn`` < ``fail``) and constructors that keep the evidence JSON-serialisable.
 """
 from __future__ import annotations
 
@@ -26,9 +26,14 @@ DURING_TRAINING = ("nan_inf", "loss_decreasing", "dead_relu", "saturation", "gra
 CHECK_NAMES = PRE_TRAINING + DURING_TRAINING
 
 
+_SEVERITY = {"pass": 0, "skip": 0, "warn": 1, "fail": 2}
+
+
 def severity(status: str) -> int:
-    """0 for ``pass``, 1 for ``warn``, 2 for ``fail``."""
-    return CHECK_STATUSES.index(status)
+    """0 for ``pass`` and ``skip`` (a check that could not run found nothing wrong), 1 for ``warn``, 2 for ``fail``."""
+    if status not in _SEVERITY:
+        raise ValueError(f"check status {status!r} is not one of {', '.join(CHECK_STATUSES)}")
+    return _SEVERITY[status]
 
 
 def worst(*statuses: str) -> str:
