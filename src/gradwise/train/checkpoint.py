@@ -275,9 +275,11 @@ def _set_generator_state(g: Any, state: Any) -> None:
         g.set_state(torch.from_numpy(np.asarray(state, dtype=np.uint8).copy()))
 
 
-def capture_rng(generators: Iterable[Any] = (), engine: Engine | None = None) -> dict[str, Any]:
-    """Every random stream a training run draws from: gradwise's, the loaders', NumPy's, Python's and the
-    engine's own (PyTorch's CPU and CUDA generators for a PyTorch model)."""
+def capture_rng(generators: Iterable[Any] = (), engine: Engine | None = None, loaders: Iterable[Any] = ()
+                ) -> dict[str, Any]:
+    """Every random stream a training run draws from: gradwise's, the loaders', NumPy's, Python's, the
+    engine's own (PyTorch's CPU and CUDA generators for a PyTorch model) and those of the loaders'
+    augmentation transforms that were given their own ``seed=`` (the others draw from gradwise's)."""
     states = {
         "gradwise": gw_random.get_rng_state(),
         "generators": [_generator_state(g) for g in generators],
@@ -286,11 +288,35 @@ def capture_rng(generators: Iterable[Any] = (), engine: Engine | None = None) ->
     }
     if engine is not None and not isinstance(engine, NativeEngine):
         states["engine"] = engine.rng_state()
+    augment = [_augment_state(loader) for loader in loaders]
+    if any(augment):
+        states["augment"] = augment
     return states
 
 
-def restore_rng(states: Mapping[str, Any], generators: Iterable[Any] = (), engine: Engine | None = None) -> None:
-    """Put back the streams saved by :func:`capture_rng` (generators matched by position)."""
+def _augment_state(loader: Any) -> dict[str, Any] | None:
+    """The augmentation transforms' own generators in a loader (None when it has no transform)."""
+    if loader is None:
+        return None
+    from gradwise.augment.compose import rng_state
+
+    state = rng_state(loader)
+    return state if state["transforms"] else None
+
+
+def restore_rng(states: Mapping[str, Any], generators: Iterable[Any] = (), engine: Engine | None = None,
+                loaders: Iterable[Any] = ()) -> None:
+    """Put back the streams saved by :func:`capture_rng` (generators and loaders matched by position)."""
+    if states.get("augment"):
+        from gradwise.augment.compose import set_rng_state
+
+        for loader, state in zip(list(loaders), states["augment"]):
+            if loader is not None and state is not None:
+                try:
+                    set_rng_state(loader, state)
+                except ValueError as err:
+                    raise CheckpointError(f"the checkpoint's augmentation state does not fit this run's transforms "
+                                          f"({err}); resume with the same augmentation pipeline") from None
     gw_random.set_rng_state(states["gradwise"])
     if engine is not None and "engine" in states:
         engine.set_rng_state(states["engine"])
@@ -308,7 +334,7 @@ def restore_rng(states: Mapping[str, Any], generators: Iterable[Any] = (), engin
 
 # ----------------------------------------------------------------------------- in-memory snapshots
 def snapshot(model: Any = None, optimizer: Any = None, generators: Iterable[Any] = (),
-             engine: Engine | None = None) -> dict[str, Any]:
+             engine: Engine | None = None, loaders: Iterable[Any] = ()) -> dict[str, Any]:
     """A copy of the model's parameters, buffers and train/eval modes, the optimizer's state and the RNGs.
 
     Used to probe or sweep a model without leaving a trace: :func:`gradwise.train.lr_find` and the
@@ -319,8 +345,9 @@ def snapshot(model: Any = None, optimizer: Any = None, generators: Iterable[Any]
         from gradwise.engines import engine_for
 
         engine = engine_for(model) if model is not None else NativeEngine()
-    generators = list(generators)
-    snap: dict[str, Any] = {"rng": capture_rng(generators, engine), "generators": generators, "engine": engine}
+    generators, loaders = list(generators), list(loaders)
+    snap: dict[str, Any] = {"rng": capture_rng(generators, engine, loaders), "generators": generators,
+                            "engine": engine, "loaders": loaders}
     if model is not None:
         snap["model"] = engine.snapshot_weights(model)
         snap["modes"] = engine.modes(model)
@@ -337,14 +364,14 @@ def restore_snapshot(snap: Mapping[str, Any], model: Any = None, optimizer: Any 
         engine.set_modes(snap["modes"])
     if optimizer is not None and "optimizer" in snap:
         optimizer.load_state_dict(snap["optimizer"])
-    restore_rng(snap["rng"], snap["generators"], engine)
+    restore_rng(snap["rng"], snap["generators"], engine, snap["loaders"])
 
 
 @contextlib.contextmanager
 def preserved(model: Any = None, optimizer: Any = None, generators: Iterable[Any] = (),
-              engine: Engine | None = None) -> Iterator[None]:
+              engine: Engine | None = None, loaders: Iterable[Any] = ()) -> Iterator[None]:
     """``with preserved(model, optimizer):`` - whatever happens inside is undone on exit."""
-    snap = snapshot(model, optimizer, generators, engine)
+    snap = snapshot(model, optimizer, generators, engine, loaders)
     try:
         yield
     finally:

@@ -115,7 +115,7 @@ class Trainer:
             self._rewrite_checks_file()
             self._call("on_train_begin")
             if self._resume_rng is not None:   # after on_train_begin: probes made there cannot shift the streams
-                ckpt.restore_rng(self._resume_rng, self._generators, self.engine)
+                ckpt.restore_rng(self._resume_rng, self._generators, self.engine, self._loaders)
                 self._resume_rng = None
             if self.epoch >= self.epochs:
                 self.stop(f"nothing to do: the run already has {self.epoch} of the {self.epochs} epochs asked for")
@@ -329,7 +329,7 @@ class Trainer:
     def first_batch(self) -> Any:
         """The first training batch (drawn once, with every random stream restored afterwards)."""
         if self._first_batch is None:
-            with ckpt.preserved(generators=self._generators, engine=self.engine):
+            with ckpt.preserved(generators=self._generators, engine=self.engine, loaders=self._loaders):
                 batches = iter(self.train_loader)
                 try:
                     self._first_batch = next(batches)
@@ -364,7 +364,7 @@ class Trainer:
         the run afterwards is exactly the run it would have been without the probe.
         """
         return ckpt.preserved(self.model if model else None, self.optimizer if optimizer else None, self._generators,
-                              engine=self.engine)
+                              engine=self.engine, loaders=self._loaders)
 
     @property
     def batches_per_epoch(self) -> int | None:
@@ -385,6 +385,10 @@ class Trainer:
     @property
     def _generators(self) -> list:
         return ckpt.loader_generators([self.train_loader, self.val_loader])
+
+    @property
+    def _loaders(self) -> list:
+        return [self.train_loader, self.val_loader]
 
     @property
     def _stateful_loaders(self) -> list:
@@ -413,7 +417,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "callbacks": {key: cb.state_dict() for key, cb in self._callback_keys()},
-            "rng": ckpt.capture_rng(self._generators, self.engine),
+            "rng": ckpt.capture_rng(self._generators, self.engine, self._loaders),
             "loaders": [loader.state_dict() for loader in self._stateful_loaders],
             "history": self.history.state_dict(),
         }
