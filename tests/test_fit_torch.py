@@ -316,3 +316,36 @@ def test_deferred_read_back_gives_the_same_run(digits, monkeypatch):
     assert [(c.name, c.status) for c in deferred.checks] == [(c.name, c.status) for c in straight.checks]
     for a, b in zip(straight_model.parameters(), deferred_model.parameters()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["onecycle", "plateau", "step"])
+def test_torch_schedulers_step_where_torch_users_expect(digits, kind):
+    train, val = digits
+    model = mlp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    steps_per_epoch = math.ceil(len(train[0]) / 64)
+    sched = {"onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=3 * steps_per_epoch),
+             "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=0, factor=0.5, threshold=10.0),
+             "step": lambda: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)}[kind]()
+    history = fit(model, train, val, loss="cross_entropy", optimizer=opt, scheduler=sched, epochs=3, batch_size=64,
+                  babysit=False, progress=False)
+    lrs = history.history["lr"]   # the rate each epoch started with
+    if kind == "onecycle":
+        assert sched.last_epoch == 3 * steps_per_epoch   # stepped once per optimizer step
+    else:
+        assert lrs == pytest.approx([0.05, 0.025, 0.0125])
+
+
+def test_target_time_budget_and_tensorboard_with_a_torch_model(digits, tmp_path):
+    pytest.importorskip("tensorboard")
+    from gradwise.diagnose import read_history
+    from gradwise.train import TensorBoardLogger
+
+    train, val = digits
+    history = fit(mlp(), train, val, loss="cross_entropy", optimizer="adam", epochs=50, seed=0, babysit=False,
+                  progress=False, target={"val_accuracy": 0.8}, log_dir=tmp_path, callbacks=[TensorBoardLogger()])
+    assert len(history.records) < 50 and "val_accuracy" in history.stop_reason
+    assert len(read_history(tmp_path / "tensorboard")["val_loss"]) == len(history.records)
+    budget = fit(mlp(), train, val, loss="cross_entropy", optimizer="adam", epochs=10_000, babysit=False,
+                 progress=False, time_budget=0.5)
+    assert "budget" in budget.stop_reason
