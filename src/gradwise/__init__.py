@@ -13,8 +13,8 @@ from gradwise.tensor.dtypes import (bool_ as bool, double, float, float16, float
 from gradwise.tensor.tensor import Size, Tensor, as_tensor, cat, concatenate, from_numpy, full_like, stack, tensor, where
 from gradwise.tensor.creation import (arange, empty, empty_like, eye, full, linspace, normal, ones, ones_like, rand,
                                       rand_like, randint, randn, randn_like, randperm, zeros, zeros_like)
-from gradwise.tensor.functions import *  # noqa: F401,F403 - torch-level maths (exp, sum, matmul, ...)
-from gradwise.tensor.functions import numel, is_tensor
+from gradwise.tensor.toplevel import *  # noqa: F401,F403 - torch-level maths (exp, sum, matmul, ...)
+from gradwise.tensor.toplevel import numel, is_tensor
 from gradwise.tensor.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from gradwise.tensor.random import Generator, get_rng_state, manual_seed, seed, set_rng_state
 from gradwise import autograd

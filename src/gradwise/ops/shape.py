@@ -86,9 +86,7 @@ class Split(Function):
         return tuple(np.split(a, bounds, axis=self.dim))
 
     def backward(self, *grads):
-        from gradwise.tensor.tensor import cat
-
-        return cat(list(grads), dim=self.dim)
+        return Cat.apply(*grads, dim=self.dim)
 
 
 class Flip(Function):

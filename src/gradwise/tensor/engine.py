@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-from gradwise.tensor import grad_mode
+from gradwise.tensor import function, grad_mode
 
 
 def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool, create_graph: bool,
@@ -27,7 +27,6 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool, crea
     With `capture` (the `inputs` of `autograd.grad`), the gradients reaching those tensors are
     returned in order and no `.grad` is touched.
     """
-    from gradwise.tensor.tensor import Tensor
     from gradwise.ops.reduce import sum_to
 
     # 1. Dependencies: how many gradient contributions each reachable node waits for.
@@ -97,7 +96,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool, crea
                 single = node.n_outputs == 1
                 if (grads[0] is not None) if single else any(g is not None for g in grads):
                     if not single:
-                        grads = [g if g is not None else Tensor._make(np.zeros(shape, dtype))
+                        grads = [g if g is not None else _tensor(np.zeros(shape, dtype))
                                  for g, (shape, dtype) in zip(grads, node.out_meta)]
                     in_grads = node.backward(*grads)
                     if type(in_grads) is not tuple:
@@ -179,8 +178,6 @@ class _LeafAccumulator:
         self.stored[id(array)] = array
 
     def add(self, leaf, g) -> None:
-        from gradwise.tensor.tensor import Tensor
-
         if leaf._hooks:
             for hook in leaf._hooks:
                 result = hook(g)
@@ -199,7 +196,7 @@ class _LeafAccumulator:
             if not borrowed:
                 array = array.copy()
             self.stored[id(array)] = array
-            grad = Tensor._make(array)
+            grad = _tensor(array)
             grad._borrowed = borrowed
             leaf._grad = grad
             return
@@ -214,7 +211,7 @@ class _LeafAccumulator:
             # (or assigned) stays current, as torch's AccumulateGrad does.
             current._borrowed = False
         if current._borrowed or current.grad_fn is not None or not current._data.flags.writeable:
-            fresh = Tensor._make(current._data + array)
+            fresh = _tensor(current._data + array)
             fresh._borrowed = False
             self.stored[id(fresh._data)] = fresh._data
             leaf._grad = fresh
@@ -227,14 +224,17 @@ class _LeafAccumulator:
         """Sparse gradients (Embedding(sparse=True)) are kept sparse: the first is stored as-is,
         a later sparse one is concatenated (indices and values). Mixed with a dense gradient the
         sum is dense: returns the dense gradient still to be added, or None when done."""
-        from gradwise.tensor.tensor import Tensor
-
         current = leaf._grad
         if current is None or (current.is_sparse and g.is_sparse):
             leaf._grad = g if current is None else current + g
             return None
         if current.is_sparse:  # sparse .grad + dense g: a fresh dense .grad
-            fresh = Tensor._make(current._data + g._data)
+            fresh = _tensor(current._data + g._data)
             leaf._grad = fresh
             return None
-        return Tensor._make(g._data)  # dense .grad + sparse g: add its dense form below
+        return _tensor(g._data)  # dense .grad + sparse g: add its dense form below
+
+
+def _tensor(array: np.ndarray):
+    """A Tensor around ``array`` (the class is bound late in ``function``: no import cycle)."""
+    return function.Tensor._make(array)
