@@ -885,9 +885,9 @@ def _wrapper(like: Any) -> Callable[[np.ndarray], Any]:
     """Return results as the images came: NumPy, gradwise Tensors or torch tensors."""
     module = type(like).__module__
     if module.startswith("gradwise"):
-        from gradwise.tensor.tensor import Tensor
+        from gradwise.engines.native import as_tensor
 
-        return lambda a: Tensor._make(np.ascontiguousarray(a))
+        return lambda a: as_tensor(np.ascontiguousarray(a))
     if module.startswith("torch"):
         import torch
 

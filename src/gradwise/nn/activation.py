@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from gradwise.nn import functional as F
-from gradwise.nn.linear import float_dtype
+from gradwise.nn.parameter import float_dtype
 from gradwise.nn.module import Module
 from gradwise.nn.parameter import Parameter
 from gradwise.tensor.tensor import Tensor

@@ -11,7 +11,7 @@ import numpy as np
 
 from gradwise.nn import functional as F
 from gradwise.nn import init
-from gradwise.nn.linear import empty_parameter, float_dtype
+from gradwise.nn.parameter import empty_parameter, float_dtype
 from gradwise.nn.module import Module
 from gradwise.tensor.tensor import Tensor
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gradwise.nn import functional as F
-from gradwise.nn.linear import empty_parameter, reset_affine
+from gradwise.nn.parameter import empty_parameter, reset_affine
 from gradwise.nn.module import Module
 from gradwise.tensor.tensor import Tensor
 

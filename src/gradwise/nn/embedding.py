@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gradwise.nn import functional as F
 from gradwise.nn import init
-from gradwise.nn.linear import empty_parameter
+from gradwise.nn.parameter import empty_parameter
 from gradwise.nn.module import Module
 from gradwise.nn.parameter import Parameter
 from gradwise.tensor.grad_mode import no_grad

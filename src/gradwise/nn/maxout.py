@@ -13,7 +13,7 @@ the pieces axis. `weight` has shape (out_features * pieces, in_features) and `bi
 from __future__ import annotations
 
 from gradwise.nn import functional as F
-from gradwise.nn.linear import empty_parameter, reset_affine
+from gradwise.nn.parameter import empty_parameter, reset_affine
 from gradwise.nn.module import Module
 from gradwise.tensor.tensor import Tensor
 

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from gradwise.nn import functional as F
 from gradwise.nn import init
-from gradwise.nn.linear import empty_parameter
+from gradwise.nn.parameter import empty_parameter
 from gradwise.nn.module import Module
 from gradwise.tensor.tensor import Tensor
 

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from gradwise.engines import Engine
-from gradwise.engines.native import NativeEngine
+from gradwise.engines.native import NativeEngine, as_tensor, to_numpy
 from gradwise.tensor import random as gw_random
 from gradwise.tensor.random import Generator
 from gradwise.tensor.tensor import Tensor
@@ -122,7 +122,7 @@ def encode_state(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(obj, (int, float)):
         return obj
     if isinstance(obj, Tensor):
-        return {"__tensor__": _add_array(arrays, obj._data), "requires_grad": bool(obj.requires_grad)}
+        return {"__tensor__": _add_array(arrays, to_numpy(obj)), "requires_grad": bool(obj.requires_grad)}
     if _is_torch_tensor(obj):   # a PyTorch model's or optimizer's state: back as a CPU torch tensor
         dtype = str(obj.dtype).replace("torch.", "")
         return {"__torch__": _add_array(arrays, _torch_numpy(obj)), "dtype": dtype}
@@ -156,7 +156,7 @@ def decode_state(obj: Any, arrays: Mapping[str, np.ndarray]) -> Any:
     if not isinstance(obj, dict):
         return obj
     if "__tensor__" in obj:
-        t = Tensor._make(np.array(arrays[obj["__tensor__"]]))
+        t = as_tensor(np.array(arrays[obj["__tensor__"]]))
         t.requires_grad = bool(obj.get("requires_grad", False))
         return t
     if "__torch__" in obj:
