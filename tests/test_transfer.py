@@ -13,7 +13,7 @@ from gradwise.transfer.heads import penultimate_layer
 
 
 def snapshot(model: nn.Module) -> dict[str, np.ndarray]:
-    return {k: v._data.copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
 def train_a_few_steps(model: nn.Module, optimizer, steps: int = 3, seed: int = 0) -> None:
@@ -58,9 +58,9 @@ def test_unfrozen_bn_statistics_move_and_unfreeze_restores_training():
     bn = model.features[1]
     model.train()
     assert unfreeze(model, "features.1") == ["features.1.weight", "features.1.bias"]
-    before = bn.running_mean._data.copy()
+    before = bn.running_mean.numpy().copy()
     train_a_few_steps(model, optim.SGD(trainable_parameters(model), lr=0.01))
-    assert not np.array_equal(before, bn.running_mean._data)   # an unfrozen BN follows train() again
+    assert not np.array_equal(before, bn.running_mean.numpy())   # an unfrozen BN follows train() again
     frozen_bn = model.features[4]
     assert frozen_bn.training is False                          # kept in eval by its pre-hook
 

@@ -199,6 +199,15 @@ def test_same_seed_same_search_other_seed_other_search(tmp_path):
     assert [p for p, _ in signature(a)] != [p for p, _ in signature(c)]
 
 
+def test_grid_sampler_visits_each_point_once():
+    """A seeded grid search runs every grid point once (the per-trial reseeding once reshuffled the grid)."""
+    space = SearchSpace({"optim.name": ["sgd"], "optim.lr": Categorical([0.1, 1e-5, 0.01])})
+    for seed in (0, 1):
+        result = tune(None, base={**BASE, "train": {**BASE["train"], "epochs": 2}}, space=space, run_dir=None,
+                      n_trials=5, n_jobs=1, sampler="grid", pruner="none", seed=seed, progress=False, report=False)
+        assert sorted(r.params["optim.lr"] for r in result.rows) == [1e-5, 0.01, 0.1]
+
+
 def test_median_pruner_prunes_hopeless_trials(tmp_path):
     space = SearchSpace({"optim.name": ["sgd"], "optim.lr": Float(1e-5, 1e-1, log=True)})
     result = small(tmp_path, space=space, n_trials=10, pruner="median")

@@ -7,6 +7,8 @@ the results table lists every trial with its diagnosis ("overfit from epoch 14",
 layer 2", "diverged: lr too high").  Results, pictures and report.html go to ``runs/tune-<timestamp>/``
 (or ``--out``); running the same command with the same ``--out`` resumes an interrupted search.
 ``--worker`` joins a study another machine started (same ``--storage``) and only runs trials.
+A config's ``[model] factory = "mypkg.models:build"`` searches your own model, gradwise or PyTorch
+(see :mod:`gradwise.tune.factory`); ``--device cuda`` trains PyTorch models on the GPU.
 Config errors print one line naming the key and exit with status 2.
 """
 from __future__ import annotations
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--study-name", help="override [tune] study_name")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     p.add_argument("--epochs", type=int, help="override [train] epochs (each trial's maximum)")
+    p.add_argument("--device", help="override [tune] device: where PyTorch models train (cpu, cuda, cuda:N)")
     p.add_argument("--worker", action="store_true", help="only run trials for the study in --storage (another "
                                                          "machine's search); no table or report")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     overrides = {"tune": {"n_trials": args.n_trials, "n_jobs": args.n_jobs, "sampler": args.sampler,
                           "pruner": args.pruner, "seed": args.seed, "metric": args.metric, "storage": args.storage,
-                          "study_name": args.study_name, "timeout": args.timeout},
+                          "study_name": args.study_name, "timeout": args.timeout, "device": args.device},
                  "train": {"epochs": args.epochs}}
     try:
         cfg = load_tune_config(args.config, overrides)
@@ -80,6 +83,11 @@ def _search(cfg, args: argparse.Namespace) -> int:
     run_dir = Path(args.out) if args.out else default_run_dir()
     resumed = (run_dir / "study.db").exists() or (run_dir / "search.json").exists()
     print(f"config: {cfg.source}")
+    factory = (cfg.base.get("model") or {}).get("factory")
+    if factory is not None:
+        from gradwise.tune.factory import factory_name
+
+        print(f"model: built by the factory {factory_name(factory)}" + (f" on {s.device}" if s.device else ""))
     print(f"search: {s.n_trials} trials, {s.sampler} sampler, {s.pruner} pruner, seed {s.seed}, "
           f"{s.n_jobs} worker process(es); objective {s.metric} on validation data")
     print("space:")

@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from gradwise.engines.native import as_tensor, to_numpy
 from gradwise.tensor.random import Generator, _rng
 from gradwise.tensor.tensor import Tensor
 
@@ -59,9 +60,7 @@ class IterableDataset(Dataset[T_co]):
         raise TypeError("IterableDataset does not support +; iterate them one after another instead")
 
 
-def _as_array(data: Any) -> np.ndarray:
-    """The NumPy array behind a gradwise Tensor (shared memory), or ``np.asarray(data)``."""
-    return data._data if isinstance(data, Tensor) else np.asarray(data)
+_as_array = to_numpy   # the NumPy array behind a gradwise Tensor (shared memory), or ``np.asarray(data)``
 
 
 class ArrayDataset(Dataset[tuple]):
@@ -139,10 +138,10 @@ class TensorDataset(ArrayDataset):
 
     @property
     def tensors(self) -> tuple[Tensor, ...]:
-        return tuple(Tensor._make(a) for a in self.arrays)
+        return tuple(as_tensor(a) for a in self.arrays)
 
     def _field(self, value: Any) -> Any:
-        return Tensor._make(np.asarray(value))
+        return as_tensor(np.asarray(value))
 
 
 class ConcatDataset(Dataset):
@@ -312,7 +311,7 @@ def train_val_split(dataset_or_arrays: Dataset | np.ndarray | Tensor | Sequence[
         return Subset(dataset_or_arrays, train_idx.tolist()), Subset(dataset_or_arrays, val_idx.tolist())
 
     def take(a: Any, idx: np.ndarray) -> Any:
-        return Tensor._make(a._data[idx]) if isinstance(a, Tensor) else np.asarray(a)[idx]
+        return as_tensor(to_numpy(a)[idx]) if isinstance(a, Tensor) else np.asarray(a)[idx]
 
     if single:
         return take(dataset_or_arrays, train_idx), take(dataset_or_arrays, val_idx)

@@ -38,6 +38,7 @@ import numpy as np
 from gradwise.data.dataset import Dataset, IterableDataset, array_view
 from gradwise.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from gradwise.data.worker import WorkerInfo, _set_worker_info
+from gradwise.engines.native import as_tensor, to_numpy
 from gradwise.tensor.random import Generator
 from gradwise.tensor.tensor import Tensor
 
@@ -53,7 +54,7 @@ def _stack(arrays: list[np.ndarray]) -> Tensor:
         raise RuntimeError(f"stack expects each tensor to be equal size, but got {list(first)} at entry 0 and "
                            f"{list(arrays[other].shape)} at entry {other} (samples of different shapes need "
                            "a collate_fn that pads or a transform that resizes)")
-    return Tensor._make(np.stack(arrays))
+    return as_tensor(np.stack(arrays))
 
 
 def default_collate(batch: list) -> Any:
@@ -67,19 +68,19 @@ def default_collate(batch: list) -> Any:
     """
     elem = batch[0]
     if isinstance(elem, Tensor):
-        return _stack([b._data for b in batch])
+        return _stack([to_numpy(b) for b in batch])
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "SUO":
             raise TypeError(f"default_collate: batch must contain numeric arrays; found dtype {elem.dtype}")
         return _stack(batch)
     if isinstance(elem, np.generic):
-        return Tensor._make(np.array(batch))
+        return as_tensor(np.array(batch))
     if isinstance(elem, bool):
-        return Tensor._make(np.array(batch, dtype=np.bool_))
+        return as_tensor(np.array(batch, dtype=np.bool_))
     if isinstance(elem, int):
-        return Tensor._make(np.array(batch, dtype=np.int64))
+        return as_tensor(np.array(batch, dtype=np.int64))
     if isinstance(elem, float):
-        return Tensor._make(np.array(batch, dtype=np.float64))
+        return as_tensor(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, cabc.Mapping):
@@ -101,7 +102,7 @@ def default_collate(batch: list) -> Any:
 def default_convert(data: Any) -> Any:
     """Turn NumPy arrays (recursively inside dicts/sequences) into Tensors without batching."""
     if isinstance(data, np.ndarray) and data.dtype.kind not in "SUO":
-        return Tensor._make(data)
+        return as_tensor(data)
     if isinstance(data, cabc.Mapping):
         return type(data)({k: default_convert(v) for k, v in data.items()})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
@@ -325,12 +326,12 @@ class DataLoader:
         fields = [a[rows] for a in arrays]
         if self.transform is not None:
             fields[0] = np.asarray(self.transform.apply_batch(fields[0]))
-        return [Tensor._make(f) for f in fields]
+        return [as_tensor(f) for f in fields]
 
     def _transform_sample(self, sample: Any) -> Any:
         """Apply ``transform`` to the input field of one sample, given as a NumPy array."""
         def apply(x: Any) -> Any:
-            return self.transform(x._data if isinstance(x, Tensor) else x)
+            return self.transform(to_numpy(x) if isinstance(x, Tensor) else x)
 
         if isinstance(sample, cabc.Mapping):
             first = next(iter(sample))

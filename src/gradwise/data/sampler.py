@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from gradwise.engines.native import to_numpy
 from gradwise.tensor.random import Generator, _rng
 from gradwise.tensor.tensor import Tensor
 
@@ -118,7 +119,7 @@ class WeightedRandomSampler(Sampler):
 
     def __init__(self, weights: Sequence[float] | np.ndarray | Tensor, num_samples: int, replacement: bool = True,
                  generator: Generator | None = None) -> None:
-        weights = np.asarray(weights._data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        weights = np.asarray(to_numpy(weights), dtype=np.float64)
         if weights.ndim != 1:
             raise ValueError(f"weights should be a 1-d sequence but given weights have shape {weights.shape}")
         if (weights < 0).any() or not np.isfinite(weights).all() or weights.sum() <= 0:

@@ -1005,10 +1005,12 @@ def export_torch_state_dict(state: Mapping[str, Any], path: str | os.PathLike) -
     ``torch.load(path, weights_only=True)`` accepts it, as does :func:`load_torch_state_dict`.
     The write is atomic (temporary file, then ``os.replace``).
     """
+    from gradwise.engines.native import to_numpy   # a gradwise Tensor's array, or np.asarray
+
     path = Path(path)
     arrays = []
     for name, value in state.items():
-        array = np.asarray(value._data if hasattr(value, "_data") else value, order="C")
+        array = np.asarray(to_numpy(value), order="C")
         spec = _EXPORT.get(array.dtype.newbyteorder("="))
         if spec is None:
             raise TypeError(f"export_torch_state_dict: tensor {name!r} has dtype {array.dtype}, which has no torch "

@@ -28,6 +28,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from gradwise.engines import to_numpy
+from gradwise.engines.native import as_tensor
 from gradwise.interop._files import ZIP_ERRORS, WeightsFormatError, atomic_write, sniff_format
 from gradwise.interop.safetensors import load_safetensors, save_safetensors
 from gradwise.interop.torch_weights import export_torch_state_dict, load_torch_state_dict
@@ -53,7 +55,7 @@ def to_arrays(model_or_state: Module | Mapping[str, Any]) -> "OrderedDict[str, n
     for name, value in state.items():
         if not isinstance(name, str):
             raise TypeError(f"state-dict keys must be strings, got {name!r}")
-        out[name] = value._data if isinstance(value, Tensor) else np.asarray(value)
+        out[name] = to_numpy(value)   # gradwise and PyTorch tensors alike
         if out[name].dtype == object:
             raise TypeError(f"{name!r} is not numeric (dtype object); only tensors can be saved")
     return out
@@ -131,7 +133,7 @@ def load(path: PathLike) -> "OrderedDict[str, Tensor]":
     The format is recognised from the file's content; nothing but arrays is ever decoded.
     Use :func:`load_into` to check the weights against a model and copy them in.
     """
-    return OrderedDict((name, Tensor._make(array)) for name, array in load_arrays(path).items())
+    return OrderedDict((name, as_tensor(array)) for name, array in load_arrays(path).items())
 
 
 def load_into(model: Module, source: PathLike | Mapping[str, Any], strict: bool = True,

@@ -95,7 +95,8 @@ def run_solver(land: Landscape, cls: type, kwargs: dict[str, Any], start: tuple[
         loss = land(point[0], point[1])
         loss.backward()
         if noise:
-            point.grad._data += noise * rng.standard_normal(2)
+            with gradwise.no_grad():   # noisy gradients (SGD's view of the landscape), in place
+                point.grad.add_(gradwise.from_numpy(noise * rng.standard_normal(2)))
         return loss
 
     path = [point.detach().numpy().copy()]

@@ -13,10 +13,15 @@ per class.  That threshold is a rule of thumb, not a law: with ~100 images per c
 fine-tuning millions of weights overfits and a linear model on fixed features is the safer
 bet; with several hundred to thousands it pays to adapt the encoder.  The worked example
 (:mod:`gradwise.transfer.example`) measures the small-data end on the digits.
+
+Given the model (``advise(..., model=resnet)``, a gradwise or a PyTorch/torchvision model), the
+recipe names its real stages (``freeze(model, ['conv1', 'bn1', 'layer1'])``) and its framework's
+optimizer (``torch.optim.Adam`` for PyTorch).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # Below this many labelled examples per class the data counts as "very little" (rule of thumb).
 LITTLE_DATA_PER_CLASS = 100
@@ -63,14 +68,44 @@ def _is_similar(similarity: str | float) -> bool:
     raise ValueError(f"similarity must be 'similar', 'different' or a number in [0, 1], got {similarity!r}")
 
 
-def advise(n_samples_per_class: int, similarity: str | float, threshold: int = LITTLE_DATA_PER_CLASS) -> Advice:
+def advise(n_samples_per_class: int, similarity: str | float, threshold: int = LITTLE_DATA_PER_CLASS,
+           model: Any = None) -> Advice:
     """The table's strategy for ``n_samples_per_class`` labelled examples and a source that is ``similarity``.
 
     ``similarity`` is "similar"/"different" or a score in [0, 1] (>= 0.5 is similar): how
     alike the target images and labels are to what the source model was trained on (cars ->
     trucks is similar; natural photos -> X-rays or 8x8 digits -> text is different).
-    ``threshold`` is the examples-per-class count below which data is "very little".
+    ``threshold`` is the examples-per-class count below which data is "very little".  With
+    ``model`` (gradwise or PyTorch) the ``gradwise`` recipe names that model's stages and optimizer.
     """
+    advice = _advise(n_samples_per_class, similarity, threshold)
+    if model is not None:
+        advice.gradwise = _recipe(advice.strategy, model)
+    return advice
+
+
+def _recipe(strategy: str, model: Any) -> str:
+    """The calls that carry out ``strategy`` on ``model``, with its own stage names."""
+    from gradwise.transfer._engine import framework
+    from gradwise.transfer.finetune import layer_groups
+    from gradwise.transfer.heads import find_head, penultimate_layer
+    from gradwise.transfer.probe import probe_stages
+
+    adam = "torch.optim.Adam" if framework(model).is_torch else "gradwise.optim.Adam"
+    head = find_head(model)[0]
+    if strategy == "Use Linear Classifier on top layer":
+        return f"linear_probe(model, [{penultimate_layer(model)!r}], train, val)  # features before {head!r}"
+    if strategy.endswith("Try linear classifier from different stages"):
+        return f"linear_probe(model, {probe_stages(model)!r}, train, val)  # per_layer=True compares stages"
+    early = [g for group in layer_groups(model)[:-2] for g in group.split("+")]
+    if strategy == "Finetune a few layers":
+        return (f"replace_head(model, k); freeze(model, {early!r}); "
+                f"{adam}(param_groups(model, base_lr=1e-4, head_lr=1e-3))  # or fine_tune(model, ..., freeze=...)")
+    return (f"replace_head(model, k); {adam}(param_groups(model, base_lr=1e-4, decay=0.5, head_lr=1e-3))  "
+            "# or fine_tune(model, ..., base_lr=1e-4, decay=0.5)")
+
+
+def _advise(n_samples_per_class: int, similarity: str | float, threshold: int) -> Advice:
     if n_samples_per_class < 1:
         raise ValueError(f"n_samples_per_class must be at least 1, got {n_samples_per_class}")
     little = n_samples_per_class < threshold
@@ -131,6 +166,6 @@ def advise(n_samples_per_class: int, similarity: str | float, threshold: int = L
                  "The datasets differ, so features at many depths must change, not just the top ones."])
 
 
-def strategy_table(threshold: int = LITTLE_DATA_PER_CLASS) -> list[Advice]:
-    """The advice for all four cells (little/a lot of data x similar/different), row by row."""
-    return [advise(n, s, threshold) for n in (1, threshold) for s in ("similar", "different")]
+def strategy_table(threshold: int = LITTLE_DATA_PER_CLASS, model: Any = None) -> list[Advice]:
+    """The advice for all four cells (little/a lot of data x similar/different), row by row (recipes for ``model``)."""
+    return [advise(n, s, threshold, model) for n in (1, threshold) for s in ("similar", "different")]

@@ -21,9 +21,13 @@ Example ``transfer.toml``::
     steps = 200
     lr = 1e-3                         # new head (and linear probes)
     fine_tune_lr = 1e-4               # pretrained layers
+    babysit = true                    # fine-tuning: gradwise's checks while training (false: off)
     out = "transfer-out"              # fine-tuned weights and result.json go here
 
-``layers`` (probes) and ``freeze`` (fine_tune_few) in ``[train]`` override the defaults.
+``layers`` (probes) and ``freeze`` (fine_tune_few) in ``[train]`` override the defaults.  Fine-tuning
+trains with :func:`gradwise.train.fit` (:func:`gradwise.transfer.fine_tune`), validated after every
+epoch; its run directory (history, checks, the curves' diagnosis; ``gradwise report out/run``)
+is ``out/run``, and ``result.json`` carries the diagnosis and the checks that did not pass.
 """
 from __future__ import annotations
 
@@ -35,16 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from gradwise import models, optim
+from gradwise import models
 from gradwise.data import train_val_split
 from gradwise.nn.module import Module
 from gradwise.tensor.random import manual_seed
-from gradwise.transfer._data import as_arrays, evaluate, train_steps
+from gradwise.transfer._data import as_arrays, evaluate
 from gradwise.transfer.advice import advise
-from gradwise.transfer.finetune import layer_groups, param_groups
-from gradwise.transfer.freezing import freeze
-from gradwise.transfer.heads import penultimate_layer, replace_head
-from gradwise.transfer.probe import linear_probe
+from gradwise.transfer.finetune import fine_tune, layer_groups
+from gradwise.transfer.heads import penultimate_layer
+from gradwise.transfer.probe import linear_probe, probe_stages
 
 STRATEGIES = ("linear_probe", "probe_stages", "fine_tune_few", "fine_tune_all")
 # The table's cells -> strategies (advise().strategy wording -> config name).
@@ -95,13 +98,6 @@ def load_target(section: dict[str, Any], seed: int) -> tuple[tuple[np.ndarray, n
     return tuple(train), tuple(val), classes
 
 
-def _probe_stages(model: Module) -> list[str]:
-    """The outputs of the last three stages before the head, and the top layer."""
-    stages = [g.split("+")[-1] for g in layer_groups(model)[:-1]][-3:]
-    top = penultimate_layer(model)
-    return stages + ([top] if top not in stages else [])
-
-
 def run_config(path: str | os.PathLike, log=print) -> dict[str, Any]:
     """Run the transfer described by a TOML file; returns (and writes to ``out/result.json``) what happened."""
     config = tomllib.loads(Path(path).read_text())
@@ -126,21 +122,26 @@ def run_config(path: str | os.PathLike, log=print) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     if strategy in ("linear_probe", "probe_stages"):
         layers = train_cfg.get("layers") or ([penultimate_layer(model)] if strategy == "linear_probe"
-                                             else _probe_stages(model))
+                                             else probe_stages(model))
         probe = linear_probe(model, layers, (x_tr, y_tr), (x_val, y_val), num_classes=len(classes), lr=lr, seed=seed)
         result.update(layers=list(layers), val_accuracy=probe.accuracy, layer_accuracy=probe.layer_accuracy)
         models.save(probe.model.classifier, out / "probe_classifier.safetensors")
     else:
-        replace_head(model, len(classes))
+        frozen = None
         if strategy == "fine_tune_few":
-            default = [g for group in layer_groups(model)[:-2] for g in group.split("+")]
-            result["frozen"] = freeze(model, train_cfg.get("freeze", default))
-            groups = param_groups(model, ft_lr, decay=1.0, head_lr=lr)
-        else:
-            groups = param_groups(model, ft_lr, decay=float(train_cfg.get("decay", 0.7)), head_lr=lr)
-        train_steps(model, optim.Adam(groups), x_tr, y_tr, int(train_cfg.get("steps", 200)),
-                    int(train_cfg.get("batch_size", 32)), seed)
+            frozen = train_cfg.get("freeze", [g for group in layer_groups(model)[:-2] for g in group.split("+")])
+        decay = 1.0 if strategy == "fine_tune_few" else float(train_cfg.get("decay", 0.7))
+        history = fine_tune(model, (x_tr, y_tr), (x_val, y_val), num_classes=len(classes), freeze=frozen, lr=lr,
+                            base_lr=ft_lr, decay=decay, steps=int(train_cfg.get("steps", 200)),
+                            batch_size=int(train_cfg.get("batch_size", 32)), seed=seed,
+                            babysit=bool(train_cfg.get("babysit", True)), log_dir=out / "run")
+        if frozen is not None:
+            result["frozen"] = [n for n, p in model.named_parameters() if not p.requires_grad]
         result["val_accuracy"] = evaluate(model, x_val, y_val)
+        result["diagnosis"] = history.diagnosis.verdict if history.diagnosis is not None else history.diagnosis_note
+        result["checks"] = [str(c) for c in history.checks if c.status not in ("pass", "skip")]
+        for line in result["checks"]:
+            log(line)
         models.save(model, out / "model.safetensors")
     (out / "result.json").write_text(json.dumps(result, indent=2))
     log(f"{strategy}: validation accuracy {result['val_accuracy']:.3f}; wrote {out}")

@@ -5,17 +5,20 @@ fine-tune with about a tenth of the from-scratch learning rate (the transferred 
 already good; large steps would destroy them), and give earlier layers - generic edges and
 textures - even smaller rates than later, task-specific ones (discriminative fine-tuning,
 Howard & Ruder 2018, ULMFiT; Yosinski et al. 2014 on how transferable each layer is).
-:func:`param_groups` builds the optimizer's parameter groups for that.
+:func:`param_groups` builds the optimizer's parameter groups for that (``gradwise.optim`` and
+``torch.optim`` both take them), and :func:`fine_tune` does the whole recipe - new head, freezing,
+per-stage rates - and trains with :func:`gradwise.train.fit`, for gradwise and PyTorch models alike.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from gradwise import nn
-from gradwise.nn.module import Module
-from gradwise.transfer.freezing import _matches
+from gradwise.transfer._engine import framework, is_batchnorm
+from gradwise.transfer.freezing import Names, _matches
 
-_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
+Module = Any   # a gradwise.nn.Module or a torch.nn.Module
 
 
 def layer_groups(model: Module) -> list[str]:
@@ -27,6 +30,8 @@ def layer_groups(model: Module) -> list[str]:
     ``features.3``, ...).  A normalisation layer joins the group before it (``bn1`` goes with
     ``conv1``), so a layer and its BatchNorm always share a rate.
     """
+    fw = framework(model)
+
     def with_params(module: Module, prefix: str) -> list[tuple[str, Module]]:
         return [(f"{prefix}{n}", m) for n, m in module.named_children() if any(True for _ in m.parameters())]
 
@@ -34,12 +39,12 @@ def layer_groups(model: Module) -> list[str]:
     if len(children) < 3:
         expanded = []
         for name, child in children:
-            inner = with_params(child, name + ".") if isinstance(child, nn.Sequential) else []
+            inner = with_params(child, name + ".") if fw.is_sequential(child) else []
             expanded += inner if inner else [(name, child)]
         children = expanded
     groups: list[list[str]] = []
     for name, module in children:
-        if isinstance(module, _NORM_TYPES) and groups:
+        if is_batchnorm(module) and groups:
             groups[-1].append(name)
         else:
             groups.append([name])
@@ -57,6 +62,7 @@ def param_groups(model: Module, base_lr: float, decay: float = 0.5, groups: Sequ
     group left without trainable parameters is dropped.  Each dict carries a ``"name"``::
 
         optimizer = gradwise.optim.Adam(param_groups(model, base_lr=1e-4, decay=0.5, head_lr=1e-3))
+        optimizer = torch.optim.Adam(param_groups(torch_model, base_lr=1e-4, decay=0.5, head_lr=1e-3))
     """
     names = list(groups) if groups is not None else layer_groups(model)
     params = list(model.named_parameters())
@@ -75,3 +81,45 @@ def param_groups(model: Module, base_lr: float, decay: float = 0.5, groups: Sequ
     return out[::-1]
 
 
+def fine_tune(model: Module, train: Any, val: Any = None, *, num_classes: int | None = None, freeze: Names = None,
+              lr: float = 1e-3, base_lr: float | None = None, decay: float = 1.0, optimizer: str | Callable = "adam",
+              steps: int = 100, batch_size: int = 32, seed: int = 0, babysit: bool = False,
+              log_dir: str | Path | None = None, progress: bool = False, device: Any = None,
+              augment: Any = None) -> Any:
+    """Fine-tune a pretrained ``model`` on ``train`` with :func:`gradwise.train.fit`; returns the History.
+
+    The lecture's recipe in one call: a fresh ``num_classes``-way head (:func:`replace_head`; None
+    keeps the head), the parts named by ``freeze`` frozen (:func:`freeze`: module paths, parameter
+    names or globs; their BatchNorm statistics too), and per-stage learning rates
+    (:func:`param_groups`): the head at ``lr``, the stage before it at ``base_lr * decay``, the one
+    before at ``base_lr * decay**2`` ... (``base_lr`` None: ``lr``, one rate for every layer).
+    ``optimizer`` is a solver name of the model's framework (``"adam"``, ``"sgd"``: ``torch.optim``'s
+    for a PyTorch model) or ``groups -> optimizer``.  Training runs ``steps`` optimizer steps on
+    shuffled batches of ``batch_size`` (see :func:`gradwise.transfer._data.train_steps`); ``val``
+    adds per-epoch validation (and the curves' diagnosis), ``babysit`` gradwise's checks,
+    ``log_dir`` the run directory.  ``train``/``val`` are ``(inputs, labels)`` arrays or datasets.
+    ``seed`` seeds every random stream first (gradwise's, NumPy's, Python's, PyTorch's): the new
+    head, dropout and the batches repeat.
+    """
+    from gradwise.train.fit import seed_everything
+    from gradwise.transfer._data import as_arrays, train_steps
+    from gradwise.transfer.freezing import freeze as freeze_parts
+    from gradwise.transfer.heads import replace_head
+
+    seed_everything(seed, framework(model).engine)   # the new head, dropout and batches repeat with the seed
+    if num_classes is not None:
+        replace_head(model, num_classes)
+    if freeze is not None:
+        freeze_parts(model, freeze)
+    groups = param_groups(model, lr if base_lr is None else base_lr, decay=decay, head_lr=lr)
+    if callable(optimizer):
+        opt = optimizer(groups)
+    else:
+        table = framework(model).engine.optimizers()
+        if optimizer.lower() not in table:
+            raise ValueError(f"optimizer {optimizer!r} is not one of {', '.join(sorted(table))}")
+        opt = table[optimizer.lower()](groups)
+    x, y = as_arrays(train)
+    return train_steps(model, opt, x, y, steps, batch_size, seed, augment,
+                       val=as_arrays(val) if val is not None else None, babysit=babysit, log_dir=log_dir,
+                       progress=progress, device=device)

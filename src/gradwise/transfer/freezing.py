@@ -12,16 +12,19 @@ frozen BatchNorm layer is therefore kept in eval mode: :func:`freeze` registers 
 pre-hook that switches it back to eval before each of its forward passes, so it keeps
 using (and not updating) the source statistics even after ``model.train()``.
 :func:`unfreeze` removes the hook.  (Keras does the same for ``trainable=False`` BatchNorm.)
+
+Every function here works on gradwise and PyTorch models alike (torchvision's included): both
+have ``named_parameters``, ``requires_grad_`` and forward pre-hooks with the same signatures.
 """
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
+from typing import Any
 
-from gradwise import nn
-from gradwise.nn.module import Module
+from gradwise.transfer._engine import is_batchnorm
 
-_BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
+Module = Any   # a gradwise.nn.Module or a torch.nn.Module
 _HOOK_ATTR = "_gradwise_frozen_bn_hook"
 
 Names = str | Iterable[str] | None
@@ -38,7 +41,7 @@ def _matches(name: str, selector: str) -> bool:
     return name == selector or name.startswith(selector + ".") or fnmatch.fnmatchcase(name, selector)
 
 
-def select_parameters(model: Module, names: Names = None) -> list[tuple[str, nn.Parameter]]:
+def select_parameters(model: Module, names: Names = None) -> list[tuple[str, Any]]:
     """The ``(name, parameter)`` pairs picked by ``names`` (all of them for None).
 
     Each selector is a module path (``"features"``, ``"layer1.0"``: every parameter under it),
@@ -62,7 +65,7 @@ def _batchnorms_in(model: Module, selectors: list[str] | None) -> list[Module]:
     """BatchNorm modules inside the selected part (all of ``model`` for None)."""
     found = []
     for name, module in model.named_modules():
-        if isinstance(module, _BN_TYPES) and (selectors is None or any(
+        if is_batchnorm(module) and (selectors is None or any(
                 _matches(name, s) or _matches(name + ".weight", s) for s in selectors)):
             found.append(module)
     return found
@@ -117,6 +120,6 @@ def is_frozen(module: Module) -> bool:
     return bool(params) and not any(p.requires_grad for p in params)
 
 
-def trainable_parameters(model: Module) -> list[nn.Parameter]:
+def trainable_parameters(model: Module) -> list[Any]:
     """The parameters an optimizer should get after freezing: those that still require grad."""
     return [p for p in model.parameters() if p.requires_grad]

@@ -11,6 +11,7 @@
     seed = 0                   # makes the search reproducible (with n_jobs = 1)
     n_jobs = 2                 # worker processes on this machine
     storage = ""               # an Optuna storage URL; "" = sqlite:///<run dir>/study.db
+    device = ""                # where PyTorch models train: "" (the CPU), "cpu", "cuda", "cuda:N"
 
     [tune.space]
     optim.lr = { low = 1e-4, high = 1e-1, log = true }
@@ -18,6 +19,15 @@
     optim.momentum = { low = 0.5, high = 0.99, when = { "optim.name" = "sgd" } }
     model.width = { low = 32, high = 256, log = true }      # integers give an Int dimension
     model.depth = { low = 1, high = 3 }
+
+Your own model - gradwise or PyTorch - comes from a factory function named in ``[model]``::
+
+    [model]
+    factory = "mypkg.models:build"     # an importable module:function; see gradwise.tune.factory
+    channels = 16                      # with a factory, any other [model] key goes to it
+
+    [tune.space]
+    model.width = { low = 16, high = 128, log = true }    # build(width=...) if build declares width
 
 A dimension is a list (categorical), a table with ``choices`` (and ``when``), or a table with ``low`` and
 ``high`` (and ``log``, ``step``, ``type = "int" | "float"``, ``when``, ``grid_points``).  Every key and
@@ -36,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from gradwise.train.config import SCHEMA, Config, ConfigError, DataBundle, build_data, parse_config, read_toml
+from gradwise.tune.factory import accepted_keys, factory_name
 from gradwise.tune.space import TUNE_ONLY_KEYS, Categorical, Float, Int, SearchSpace
 
 __all__ = ["TuneSettings", "TuneConfig", "DEFAULT_TUNE_CONFIG", "load_tune_config", "parse_tune_config",
@@ -109,6 +120,7 @@ class TuneSettings:
     n_jobs: int = 1
     storage: str = ""
     study_name: str = "gradwise-tune"
+    device: str = ""
     timeout: float | None = None
     test_fraction: float = 0.0
     tpe_startup_trials: int = 8
@@ -134,6 +146,7 @@ _SETTING_RULES: dict[str, tuple[Any, Any]] = {
     "seed": (int, None),
     "n_jobs": (int, lambda v: None if v >= 1 else "must be at least 1"),
     "storage": (str, None),
+    "device": (str, None),
     "study_name": (str, lambda v: None if v.strip() else "must not be empty"),
     "timeout": (float, lambda v: None if v > 0 else "must be positive"),
     "test_fraction": (float, lambda v: None if 0 <= v < 0.5 else "must lie in [0, 0.5)"),
@@ -306,16 +319,23 @@ def check_space(cfg: TuneConfig) -> None:
     ``when`` condition requires) and validated by :func:`gradwise.train.config.parse_config`, so the
     error a bad value gets is the one ``gradwise train`` would give, prefixed with the search key.
     """
-    trial_config(cfg.base, {})   # the base itself must be valid
+    _, base_arch = trial_config(cfg.base, {})   # the base itself must be valid
+    factory = _checked_factory(base_arch, [n.split(".", 1)[1] for n in cfg.space if n.startswith("model.")])
     settings = cfg.settings
     if settings.sampler == "grid" and len(cfg.space) == 0:
         raise _err("tune", "sampler: 'grid' needs at least one dimension in [tune.space]")
     for name, dim in cfg.space.items():
         section, key = name.split(".", 1)
-        if name not in TUNE_ONLY_KEYS and (section not in SCHEMA or key not in SCHEMA[section]):
+        if factory is not None and section == "model":
+            accepted = accepted_keys(factory)
+            if accepted is not None and key not in accepted:
+                raise _err("tune.space", f"{name}: the factory {factory_name(base_arch.factory)} has no argument "
+                                         f"{key!r} (it declares {', '.join(sorted(accepted)) or 'none'})")
+        elif name not in TUNE_ONLY_KEYS and (section not in SCHEMA or key not in SCHEMA[section]):
             known = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if s != "data"] + list(TUNE_ONLY_KEYS)
             raise _err("tune.space", f"{name}: unknown key; searchable keys: {', '.join(known)}")
-        if name in TUNE_ONLY_KEYS and not (isinstance(dim, Int) and dim.low >= 1 or isinstance(dim, Categorical)):
+        integers = isinstance(dim, Int) and dim.low >= 1 or isinstance(dim, Categorical)
+        if name in TUNE_ONLY_KEYS and factory is None and not integers:
             raise _err("tune.space", f"{name}: expected integers of at least 1 ({TUNE_ONLY_KEYS[name]})")
         condition = {k: v[0] if isinstance(v, (list, tuple)) else v for k, v in (dim.when or {}).items()}
         values = list(dim.choices) if isinstance(dim, Categorical) else [dim.low, dim.high]
@@ -335,6 +355,10 @@ class Architecture:
     kind: str = "mlp"
     filters: int = 16
     depth: int = 2
+    #: ``[model] factory``: a ``"module:function"`` string or a function (None: a built-in model kind).
+    factory: Any = None
+    #: Keyword arguments the factory is offered from ``[model]`` (see :mod:`gradwise.tune.factory`).
+    factory_args: dict[str, Any] = field(default_factory=dict)
 
 
 def trial_config(base: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Config, Architecture]:
@@ -342,11 +366,28 @@ def trial_config(base: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Co
 
     ``model.width``/``model.depth`` become ``model.hidden = [width] * depth`` (an unset one keeps the
     base's), except for ``kind = "cnn"`` where ``depth`` counts convolutions; ``model.kind = "cnn"`` and
-    ``model.filters`` go into the returned :class:`Architecture`.  Raises ConfigError for an invalid result.
+    ``model.filters`` go into the returned :class:`Architecture`.  With ``[model] factory`` the whole
+    ``[model]`` section belongs to the factory: its keys (base and sampled ``model.*``) become
+    ``arch.factory_args`` as they are, and the training config keeps ``[model]``'s defaults.
+    Raises ConfigError for an invalid result.
     """
-    raw = copy.deepcopy(dict(base))
-    raw.pop("tune", None)
-    model = dict(raw.get("model", {}))
+    base_model = dict(base.get("model") or {})
+    factory = base_model.pop("factory", None)
+    raw = copy.deepcopy({k: v for k, v in base.items() if k not in ("tune", "model")})
+    model = copy.deepcopy(base_model)
+    if factory is not None:
+        if not (callable(factory) or isinstance(factory, str)):
+            raise ConfigError(f"config [model] factory: expected \"module:function\" or a function, got {factory!r}")
+        for name, value in params.items():
+            section, key = name.split(".", 1)
+            if section == "model":
+                model[key] = value
+            else:
+                table = raw.get(section)
+                raw[section] = dict(table) if isinstance(table, Mapping) else {}
+                raw[section][key] = value
+        model.pop("kind", None)
+        return parse_config(raw, source="trial"), Architecture(kind="factory", factory=factory, factory_args=model)
     extra = {k: model.pop(k) for k in ("width", "depth", "filters") if k in model}
     kind = model.get("kind", "mlp")
     for name, value in params.items():
@@ -384,6 +425,18 @@ def trial_config(base: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[Co
     model["hidden"] = hidden
     raw["model"] = model
     return parse_config(raw, source="trial"), arch
+
+
+def _checked_factory(arch: Architecture, searched: list[str]) -> Any:
+    """The base config's factory function (imported now), checked to get a value for each argument without a
+    default (from the built-in arguments, ``[model]`` or the ``searched`` model keys); None without a factory."""
+    if arch.factory is None:
+        return None
+    from gradwise.tune.factory import BUILT_IN_ARGS, factory_kwargs, load_factory
+
+    fn = load_factory(arch.factory)
+    factory_kwargs(fn, {**dict.fromkeys([*BUILT_IN_ARGS, *searched]), **arch.factory_args}, arch.factory)
+    return fn
 
 
 # ============================================================================= data

@@ -5,9 +5,14 @@ config's models (``mlp``, ``linear``, ``lenet5``) fix their convolutions; :func:
 VGG-style stack - ``depth`` blocks of 3x3 convolution with ``filters`` channels, activation and 2x2 max
 pooling (while the image is at least 2 pixels wide), then the ``model.hidden`` layers of an MLP head -
 so that ``model.filters`` and ``model.depth`` are real search dimensions even on 8x8 digits.
+
+With ``[model] factory`` the model is whatever the factory builds - a gradwise or a PyTorch
+model (:mod:`gradwise.tune.factory`); its optimizer and learning-rate schedule are then built
+from ``[optim]`` and ``[schedule]`` in the model's own framework (``torch.optim`` for PyTorch).
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +22,8 @@ from gradwise import nn
 from gradwise.models.mlp import activation_layer, mlp
 from gradwise.train.config import Config, ConfigError, DataBundle, build_model
 
-__all__ = ["small_cnn", "build_trial_model"]
+__all__ = ["small_cnn", "build_trial_model", "build_factory_model", "build_trial_optimizer", "trial_fit_kwargs",
+           "schedule", "parameter_count"]
 
 
 def small_cnn(input_shape: Sequence[int], num_outputs: int, *, filters: int = 16, depth: int = 2,
@@ -42,8 +48,17 @@ def small_cnn(input_shape: Sequence[int], num_outputs: int, *, filters: int = 16
     return nn.Sequential(*layers, *head)
 
 
-def build_trial_model(cfg: Config, arch: Any, data: DataBundle) -> tuple[nn.Module, list[Any]]:
-    """The trial's model, initialised per ``[model] init`` (He/Xavier by activation, the lecture's advice)."""
+def build_trial_model(cfg: Config, arch: Any, data: DataBundle,
+                      params: dict[str, Any] | None = None) -> tuple[Any, list[Any]]:
+    """The trial's model, initialised per ``[model] init`` (He/Xavier by activation, the lecture's advice);
+    a factory's model as the factory returns it (``params``: the trial's sampled parameters, offered to it).
+    The random streams are seeded with ``[train] seed`` first, so every trial starts from the same stream."""
+    seed = cfg["train"]["seed"]
+    if arch.factory is not None:
+        return build_factory_model(arch, data, seed, dict(params or {})), []
+    import gradwise
+
+    gradwise.manual_seed(seed)            # same initial-weight stream for every trial
     if arch.kind != "cnn":
         return build_model(cfg, data)
     m = cfg["model"]
@@ -53,6 +68,71 @@ def build_trial_model(cfg: Config, arch: Any, data: DataBundle) -> tuple[nn.Modu
     return model, choices
 
 
-def parameter_count(model: nn.Module) -> int:
-    """Number of trainable numbers in ``model``."""
-    return int(sum(np.prod(p.shape) for p in model.parameters()))
+def build_factory_model(arch: Any, data: DataBundle, seed: int, params: dict[str, Any]) -> Any:
+    """Call the ``[model] factory`` with what it declares (see :mod:`gradwise.tune.factory`), seeded."""
+    from gradwise.engines import engine_of
+    from gradwise.train.fit import seed_everything
+    from gradwise.tune.factory import factory_kwargs, factory_name, load_factory
+
+    fn = load_factory(arch.factory)          # imports the factory's module (and PyTorch with it, if it uses it)
+    seed_everything(seed)
+    if "torch" in sys.modules:               # the same initial weights for every trial of a PyTorch model too
+        sys.modules["torch"].manual_seed(seed)
+    offered = {"input_shape": tuple(data.input_shape), "num_outputs": data.outputs, "num_classes": data.outputs,
+               "params": dict(params), **arch.factory_args}
+    model = fn(**factory_kwargs(fn, offered, arch.factory))
+    if engine_of(model) is None:
+        raise ConfigError(f"config [model] factory: {factory_name(arch.factory)} returned a {type(model).__name__}, "
+                          "not a gradwise.nn.Module or a torch.nn.Module")
+    return model
+
+
+def build_trial_optimizer(cfg: Config, model: Any) -> Any:
+    """The ``[optim]`` solver over the model's parameters, from the model's framework (``torch.optim`` for PyTorch)."""
+    from gradwise.engines import engine_for
+
+    opt = cfg["optim"]
+    table = engine_for(model).optimizers()
+    if opt["name"] not in table:
+        raise ConfigError(f"config [optim] name: {opt['name']!r} is not a solver of {engine_for(model).display}")
+    kwargs = {k: opt[k] for k in ("weight_decay", "momentum", "nesterov") if opt[k] is not None}
+    return table[opt["name"]](model.parameters(), lr=opt["lr"], **kwargs)
+
+
+def trial_fit_kwargs(cfg: Config, data: DataBundle, optimizer: Any, model: Any) -> dict[str, Any]:
+    """:func:`gradwise.train.config.fit_kwargs`, with the ``[schedule]`` built in the model's framework."""
+    from gradwise.engines import engine_of
+    from gradwise.train.config import fit_kwargs
+
+    if engine_of(model) != "torch":
+        return fit_kwargs(cfg, data, optimizer)
+    import torch
+
+    kwargs = fit_kwargs(Config({**cfg, "schedule": {**cfg["schedule"], "kind": "none"}}), data, optimizer)
+    steps = -(-len(data.train[0]) // cfg["train"]["batch_size"])
+    kwargs["scheduler"] = schedule(cfg, optimizer, steps, torch.optim.lr_scheduler)
+    return kwargs
+
+
+def schedule(cfg: Config, optimizer: Any, steps_per_epoch: int, lr_scheduler: Any) -> Any:
+    """The ``[schedule]`` scheduler from ``lr_scheduler`` - ``torch.optim.lr_scheduler`` or gradwise's, which
+    share class names and arguments (:func:`gradwise.train.config.build_scheduler` builds gradwise's)."""
+    s, epochs = cfg["schedule"], cfg["train"]["epochs"]
+    kind = s["kind"]
+    if kind == "none":
+        return None
+    if kind == "step":
+        return lr_scheduler.StepLR(optimizer, step_size=s["step_size"], gamma=s["gamma"])
+    if kind == "exponential":
+        return lr_scheduler.ExponentialLR(optimizer, gamma=s["gamma"])
+    if kind == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=s["min_lr"])
+    if kind == "plateau":
+        return lr_scheduler.ReduceLROnPlateau(optimizer, factor=s["factor"], patience=s["patience"], min_lr=s["min_lr"])
+    return lr_scheduler.OneCycleLR(optimizer, max_lr=s["max_lr"] or 10 * cfg["optim"]["lr"],
+                                   total_steps=epochs * steps_per_epoch)
+
+
+def parameter_count(model: Any) -> int:
+    """Number of trainable numbers in ``model`` (gradwise or PyTorch)."""
+    return int(sum(int(np.prod(tuple(p.shape))) for p in model.parameters()))

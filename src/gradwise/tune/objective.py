@@ -1,7 +1,8 @@
 """The objective: one Optuna trial = one babysat ``fit`` of the configuration the trial draws.
 
 For each trial, :class:`Objective` draws the parameters from the :class:`~gradwise.tune.space.SearchSpace`,
-applies them to the base training config, builds data, model (initialised for its activations),
+applies them to the base training config, builds data, model (initialised for its activations, or
+built by the ``[model] factory`` - a gradwise or a PyTorch model),
 optimizer and learning-rate schedule exactly as ``gradwise train`` would, and trains with
 :func:`gradwise.train.fit` with the babysitter on and a :class:`~gradwise.tune.pruning.PruningCallback`
 reporting the validation metric after each epoch.  Its value is the best validation metric over the
@@ -27,7 +28,7 @@ from typing import Any
 
 from gradwise.tune.config import TuneConfig, build_tune_data, trial_config
 from gradwise.tune.diagnosis import trial_record
-from gradwise.tune.models import build_trial_model, parameter_count
+from gradwise.tune.models import build_trial_model, build_trial_optimizer, parameter_count, trial_fit_kwargs
 from gradwise.tune.pruning import PruningCallback
 
 __all__ = ["Objective", "worker_id", "BABYSIT_THRESHOLDS"]
@@ -93,21 +94,18 @@ class Objective:
     def _train(self, trial: Any, params: dict[str, Any]) -> float:
         import optuna
 
-        import gradwise
         from gradwise.models import save
         from gradwise.train import fit
         from gradwise.train.babysit import Babysitter
-        from gradwise.train.config import build_optimizer, fit_kwargs
 
         settings = self.config.settings
         cfg, arch = trial_config(self.config.base, params)
         data, _ = build_tune_data(cfg, settings.test_fraction)
         if data.val is None:
             raise ValueError("a search needs validation data: set [data] val_fraction > 0")
-        gradwise.manual_seed(cfg["train"]["seed"])            # same initial-weight stream for every trial
-        model, _ = build_trial_model(cfg, arch, data)
-        optimizer = build_optimizer(cfg, model)
-        kwargs = fit_kwargs(cfg, data, optimizer)
+        model, _ = build_trial_model(cfg, arch, data, params)   # seeded: the same initial stream for every trial
+        optimizer = build_trial_optimizer(cfg, model)
+        kwargs = trial_fit_kwargs(cfg, data, optimizer, model)
         kwargs["checkpoint_every"] = 0                       # a trial is re-run, not resumed
         pruning = PruningCallback(trial, self.metric)
         callbacks: list[Any] = [pruning]
@@ -123,7 +121,7 @@ class Objective:
         sink: Any = (log_dir / "output.log").open("w", encoding="utf-8") if log_dir is not None else io.StringIO()
         with sink, contextlib.redirect_stdout(sink):
             history = fit(model, data.train, data.val, callbacks=callbacks, babysit=False, progress=False,
-                          log_dir=log_dir, **kwargs)
+                          log_dir=log_dir, device=settings.device or None, **kwargs)
         record = trial_record(history, self.metric, pruned_at=pruning.pruned_at)
         for key, value in record.items():
             trial.set_user_attr(key, value)

@@ -25,7 +25,7 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -95,7 +95,7 @@ def default_run_dir() -> Path:
 
 
 def _as_config(config: TuneConfig | str | Path | None, space: SearchSpace | Mapping[str, Any] | None,
-               base: Mapping[str, Any] | None, overrides: Mapping[str, Any]) -> TuneConfig:
+               base: Mapping[str, Any] | None, overrides: Mapping[str, Any], factory: Any = None) -> TuneConfig:
     if isinstance(config, TuneConfig):
         cfg = TuneConfig(base=dict(config.base), settings=config.settings, space=config.space, source=config.source)
         cfg.settings = type(config.settings)(**config.settings.to_dict())
@@ -103,6 +103,8 @@ def _as_config(config: TuneConfig | str | Path | None, space: SearchSpace | Mapp
         cfg = load_tune_config(config)
     if base is not None:
         cfg.base = {k: dict(v) for k, v in base.items()}
+    if factory is not None:
+        cfg.base = {**cfg.base, "model": {**dict(cfg.base.get("model") or {}), "factory": factory}}
     if space is not None:
         cfg.space = space if isinstance(space, SearchSpace) else SearchSpace(space)
     from gradwise.tune.config import parse_settings
@@ -121,7 +123,7 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
          n_jobs: int | None = None, sampler: str | None = None, pruner: str | None = None, seed: int | None | str = "config",
          metric: str | None = None, storage: str | None = None, study_name: str | None = None,
          timeout: float | None = None, test_fraction: float | None = None, progress: bool | TextIO = True,
-         report: bool = True) -> TuneResult:
+         report: bool = True, factory: str | Callable[..., Any] | None = None, device: str | None = None) -> TuneResult:
     """Search hyper-parameters with Optuna, every trial babysat and diagnosed; return a :class:`TuneResult`.
 
     Args:
@@ -135,11 +137,16 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
             override the ``[tune]`` settings (see :mod:`gradwise.tune.config`); ``seed`` too (None: unseeded).
         progress: draw the progress line (True: on stdout; or a stream; False: silent).
         report: write the pictures and ``report.html`` at the end.
+        factory: your own model builder, gradwise or PyTorch: ``"module:function"`` or an importable
+            function (the ``[model] factory`` of the config; see :mod:`gradwise.tune.factory` for the
+            keyword arguments it gets).  With ``n_jobs > 1`` a function must be importable by name
+            (defined at module level), since the worker processes receive it by reference.
+        device: where PyTorch models train (``"cpu"``, ``"cuda"``, ``"cuda:N"``; the ``[tune] device``).
     """
     start = time.perf_counter()
     overrides = dict(n_trials=n_trials, n_jobs=n_jobs, sampler=sampler, pruner=pruner, metric=metric,
-                     storage=storage, study_name=study_name, timeout=timeout, test_fraction=test_fraction)
-    cfg = _as_config(config, space, base, overrides)
+                     storage=storage, study_name=study_name, timeout=timeout, test_fraction=test_fraction, device=device)
+    cfg = _as_config(config, space, base, overrides, factory)
     if seed != "config":
         cfg.settings.seed = seed if seed is None else int(seed)
     s = cfg.settings
@@ -241,12 +248,16 @@ def run_configuration(config: TuneConfig, params: Mapping[str, Any] | None = Non
 def evaluate_on_test(cfg: TuneConfig, best: TrialRow, run_dir: Path | None) -> dict[str, Any]:
     """The best trial's model scored on the held-out test split - once per best trial (kept in ``test.json``).
 
-    The model is the trial's saved ``model.npz`` (its best epoch's weights); when the trial's directory is
-    on another machine, the trial is trained again here (deterministic under its seed) to get it.
+    The model is the trial's saved ``model.npz`` (its best epoch's weights; a gradwise or PyTorch model);
+    when the trial's directory is on another machine, the trial is trained again here (deterministic under
+    its seed) to get it.  Scored by :func:`gradwise.train.evaluate.evaluate`, as validation is in training.
     """
-    from gradwise.models import load_into
+    from gradwise.engines import engine_for
+    from gradwise.models.weights import load_arrays
+    from gradwise.train.config import loss_name
+    from gradwise.train.evaluate import evaluate
     from gradwise.train.fit import resolve_loss
-    from gradwise.train.trainer import Trainer, accuracy_for, classification_kind
+    from gradwise.train.trainer import accuracy_for, classification_kind
     from gradwise.tune.models import build_trial_model
 
     cache = run_dir / "test.json" if run_dir is not None else None
@@ -256,22 +267,21 @@ def evaluate_on_test(cfg: TuneConfig, best: TrialRow, run_dir: Path | None) -> d
             return saved
     train_cfg, arch = trial_config(cfg.base, best.params)
     data, test = build_tune_data(train_cfg, cfg.settings.test_fraction)
-    model, _ = build_trial_model(train_cfg, arch, data)
+    model, _ = build_trial_model(train_cfg, arch, data, best.params)
+    engine = engine_for(model, cfg.settings.device or None)
+    model = engine.to_device(model)
     weights = Path(best.log_dir) / "model.npz" if best.log_dir else None
     with tempfile.TemporaryDirectory() as tmp:
         if weights is None or not weights.is_file():
             run_configuration(cfg, best.params, run_dir=tmp, number=best.number)
             weights = Path(tmp) / "trials" / f"trial-{best.number:04d}" / "model.npz"
-        load_into(model, weights)
-    from gradwise.train.config import loss_name
-
-    loss_fn = resolve_loss(loss_name(train_cfg, data))
+        engine.load_state_arrays(model, load_arrays(weights))
+    loss_fn = resolve_loss(loss_name(train_cfg, data), engine)
     kind = classification_kind(loss_fn)
     metrics = {"accuracy": accuracy_for(kind)} if kind else {}
-    from gradwise.train.fit import as_loader
-
-    loader = as_loader(test, 256, shuffle=False)
-    scores = Trainer(model, None, loss_fn, None, epochs=1, metrics=metrics).evaluate(loader, prefix="test_")
+    dtype = engine.float_dtype(model)   # the test inputs in the model's dtype, as fit casts training data
+    test_x = test[0].astype(dtype) if test[0].dtype.kind == "f" and test[0].dtype != dtype else test[0]
+    scores = evaluate(model, (test_x, test[1]), loss_fn, metrics, engine=engine, prefix="test_", batch_size=256)
     out = {"trial": best.number, **scores, "samples": int(len(test[0]))}
     if cache is not None:
         cache.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
@@ -282,7 +292,10 @@ def _write_search_file(cfg: TuneConfig, run_dir: Path, url: str | None) -> None:
     """``search.json``: what this search is (settings, space, base config, storage) - for the record."""
     info = {"source": cfg.source, "storage": url, "settings": cfg.settings.to_dict(), "space": cfg.space.describe(),
             "base": cfg.base}
-    (run_dir / "search.json").write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
+    from gradwise.tune.factory import factory_name
+
+    text = json.dumps(info, indent=1, default=lambda o: factory_name(o) if callable(o) else str(o))
+    (run_dir / "search.json").write_text(text + "\n", encoding="utf-8")
 
 
 def _write_pictures_and_report(result: TuneResult) -> list[Path]:

@@ -132,7 +132,8 @@ class TrialSeededSampler(BaseSampler):
     """A seeded Optuna sampler whose random stream restarts for every trial, from ``(seed, k)``.
 
     ``k`` is the number of earlier trials of the study that were not interrupted, so trial ``k`` draws the
-    same values whether the study ran straight through or was resumed.  Every decision is still made by
+    same values whether the study ran straight through or was resumed.  (The grid sampler keeps one seed
+    for the whole study: its shuffled grid must stay the same from trial to trial.)  Every decision is still made by
     the wrapped Optuna sampler (built by ``factory(seed)`` for the trial); this class only chooses its seed.
     """
 
@@ -150,6 +151,11 @@ class TrialSeededSampler(BaseSampler):
         return int(np.random.SeedSequence([self.seed, k]).generate_state(1)[0])
 
     def _for(self, study: Any, trial: Any) -> Any:
+        if isinstance(self._inner, optuna.samplers.GridSampler):
+            # The grid sampler shuffles its grid once by its seed and gives trial k grid point k: one sampler for
+            # the whole study (a new seed per trial would reshuffle the grid and repeat points); it is already
+            # reproducible across resumes, since its choices depend only on the trial numbers.
+            return self._inner
         if self._inner_for != trial.number:
             self._inner = self.factory(self._seed_for(study, trial))
             self._inner_for = trial.number
