@@ -152,3 +152,86 @@ def test_preview_text_png(tmp_path):
     path = preview(Compose([SynonymReplacement(n=1), RandomSwap(n=1)]), SENTENCE, n=3, path=tmp_path / "t.png", seed=0)
     with open(path, "rb") as f:
         assert f.read(4) == b"\x89PNG"
+
+
+# ---------------------------------------------------------------------- synonyms by part of speech and sense
+from gradwise.augment._synonyms import SENSES, guess_pos, in_context  # noqa: E402
+
+IN_CONTEXT = [
+    # (sentence, word, the synonyms it may get there; () = left alone: the context does not settle the sense)
+    ("please close the door", "close", {"shut", "seal"}),
+    ("Close the window before you leave.", "Close", {"shut", "seal"}),
+    ("The meeting will close at noon", "close", {"end", "conclude", "finish"}),
+    ("The station is close to our house", "close", {"near", "nearby", "adjacent"}),
+    ("The shop is not close to home", "close", {"near", "nearby", "adjacent"}),
+    ("She is a close friend of mine", "close", {"intimate", "dear"}),
+    ("It was a close game", "close", {"narrow", "tight"}),
+    ("We stayed until the close of the season", "close", {"end", "conclusion", "finish"}),
+    ("The bag is light", "light", {"lightweight"}),
+    ("Please turn on the light", "light", {"lamp"}),
+    ("Light the candle", "Light", {"ignite", "kindle"}),
+    ("She wore a light blue dress", "light", {"pale"}),
+    ("Light rain fell all day", "Light", {"gentle", "mild", "slight"}),
+    ("The light of the sun was warm", "light", {"illumination", "brightness", "radiance"}),
+    ("The judge gave him a fair trial", "fair", {"just", "equitable", "impartial"}),
+    ("She has fair hair", "fair", {"blond", "pale"}),
+    ("The weather is fair today", "fair", {"clear", "sunny"}),
+    ("We went to the fair and rode the ferris wheel", "fair", {"carnival", "funfair", "fete"}),
+    ("The job fair was crowded", "fair", {"exhibition", "expo"}),
+    ("His work is fair", "fair", set()),
+    ("She sat on the bank of the river", "bank", {"shore", "riverbank"}),
+    ("He deposited cash at the bank", "bank", set()),
+    ("That is the right answer", "right", {"correct", "accurate", "exact", "true"}),
+    ("Everyone has the right to vote", "right", {"entitlement", "privilege", "prerogative"}),
+    ("Turn right at the corner", "right", set()),
+    ("Do it right now", "right", set()),
+    ("They run a small business in town", "run", {"manage", "operate", "direct"}),
+    ("Please run the tests again", "run", {"execute", "launch"}),
+    ("We run fast every morning", "run", {"sprint", "dash", "race", "jog"}),
+    ("They had a run of bad luck", "run", {"streak", "series", "sequence"}),
+    ("I went for a run in the park", "run", {"jog", "sprint"}),
+    ("The room was bright", "bright", {"luminous", "shining"}),
+    ("She is a bright student", "bright", {"smart", "clever", "intelligent", "brilliant"}),
+]
+
+
+@pytest.mark.parametrize("sentence,word,expected", IN_CONTEXT, ids=[c[0] for c in IN_CONTEXT])
+def test_synonyms_follow_the_sense_in_the_sentence(sentence, word, expected):
+    words = sentence.split()
+    assert set(in_context(words, words.index(word))) == expected
+
+
+def test_please_close_the_door_gives_shut_or_seal_through_the_transforms():
+    sentence = "please close the door"
+    replaced = {SynonymReplacement(n=1).seed(seed)(sentence) for seed in range(40)}
+    assert replaced == {"please shut the door", "please seal the door"}
+    inserted = Counter()
+    for seed in range(40):
+        out = RandomInsertion(n=1).seed(seed)(sentence).split()
+        inserted.update(Counter(out) - Counter(sentence.split()))
+    assert set(inserted) == {"shut", "seal"}
+    # with a custom table the lookup is context-free, as before
+    assert SynonymReplacement(n=1, synonyms={"close": ["near"]})(sentence) == "please near the door"
+
+
+def test_one_word_two_senses_in_one_sentence_are_replaced_separately():
+    sentence = "Please close the door, the station is close to home"
+    words = sentence.split()
+    assert set(in_context(words, 1)) == {"shut", "seal"} and set(in_context(words, 7)) == {"near", "nearby", "adjacent"}
+    for seed in range(20):
+        out = SynonymReplacement(n=1).seed(seed)(sentence).split()
+        if out[1] != "close":
+            assert out[1] in ("shut", "seal") and out[7] == "close"
+        if out[7] != "close":
+            assert out[7] in ("near", "nearby", "adjacent") and out[1] == "close"
+
+
+def test_table_is_keyed_by_word_part_of_speech_and_sense():
+    assert SENSES[("close", "verb", "close.shut")] == ("shut", "seal")
+    assert SENSES[("close", "noun", "close")] == ("end", "conclusion", "finish")
+    assert ("end", "verb", "close.end") not in SENSES          # "close > end": end does not get close's sense
+    assert {"shut", "near", "end"} <= set(SYNONYMS["close"])      # the context-free union, as before
+    assert guess_pos("please close the door".split(), 1) == ["verb"]
+    assert guess_pos("the close of the day".split(), 1) == ["noun"]
+    assert guess_pos("a close friend".split(), 1) == ["adj", "noun"]
+    assert guess_pos("it is close".split(), 2) == ["adj", "verb"]

@@ -24,3 +24,12 @@ __version__ = "0.1.0"
 from gradwise import nn, optim  # noqa: E402 - as `torch.nn` and `torch.optim` after `import torch`
 from gradwise import data, graph, interop, models, train, transfer, utils  # noqa: E402
 from gradwise.models.weights import load, save  # noqa: E402 - state dicts in a safe format, never pickle
+
+
+def __getattr__(name: str):
+    """``gradwise.summary`` (torchinfo's model summary) is loaded on first use."""
+    if name == "summary":
+        from gradwise.model_summary import summary
+
+        return summary
+    raise AttributeError(f"module 'gradwise' has no attribute {name!r}")

@@ -26,13 +26,17 @@ _KINDS = ("image", "audio", "text")
 
 
 def _figure(width: float, height: float) -> Any:
+    """A Figure on its own Agg canvas: no pyplot, so the user's backend and open figures are untouched."""
     try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError(
             "preview() needs matplotlib: pip install 'gradwise[plot]' (or pip install matplotlib)"
         ) from exc
-    return Figure(figsize=(width, height), dpi=100)
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _infer_kind(sample: Any) -> str:

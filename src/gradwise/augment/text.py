@@ -9,9 +9,12 @@ about ``alpha = 0.1`` of the words (``n = max(1, int(alpha * len(words)))``).
 Sentences are split on whitespace and joined with single spaces; a word's punctuation
 and capitalization are kept when it is replaced by a synonym (``"Quick,"`` ->
 ``"Fast,"``).  Synonyms come from gradwise's built-in table of common English words
-(:mod:`gradwise.augment._synonyms`), or from ``synonyms=``: a ``dict`` word -> list of
-synonyms, a callable ``word -> list[str]``, or ``"wordnet"`` (NLTK's WordNet, imported
-only when asked for).  Stopwords are never replaced or used as insertion anchors.
+(:mod:`gradwise.augment._synonyms`), keyed by part of speech and sense and read in context:
+"please close the door" gives *shut* or *seal* for "close", never *end* or *near*, and a word
+whose sense the sentence does not settle is left alone.  Or from ``synonyms=``: a ``dict``
+word -> list of synonyms, a callable ``word -> list[str]``, or ``"wordnet"`` (NLTK's WordNet,
+imported only when asked for); these are looked up without context.  Stopwords are never
+replaced or used as insertion anchors.
 
 Parameters: a number x means exactly x (``n=2``: two edits); a ``(low, high)`` pair means
 a value drawn uniformly from [low, high] on every call.  Draws come from gradwise's
@@ -27,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ._synonyms import STOPWORDS, SYNONYMS
+from ._synonyms import SENSES, STOPWORDS, SYNONYMS, in_context, resolve
 from .compose import Param, Seed, Transform
 
 __all__ = [
@@ -39,7 +42,9 @@ __all__ = [
     "synonym_source",
     "wordnet_synonyms",
     "SYNONYMS",
+    "SENSES",
     "STOPWORDS",
+    "in_context",
 ]
 
 SynonymSource = Mapping[str, Sequence[str]] | Callable[[str], Sequence[str]] | str | None
@@ -71,10 +76,29 @@ def wordnet_synonyms() -> Callable[[str], list[str]]:
     return lookup
 
 
+class BuiltinSynonyms:
+    """The built-in table: ``lookup(word)`` gives every sense's synonyms (context-free);
+    :meth:`in_context` only those of the sense the word has in the sentence."""
+
+    def __call__(self, word: str) -> Sequence[str]:
+        return SYNONYMS.get(word, ())
+
+    @staticmethod
+    def in_context(words: Sequence[str], i: int) -> Sequence[str]:
+        return in_context(words, i)
+
+    @staticmethod
+    def sense_key(words: Sequence[str], i: int) -> tuple[str, str]:
+        """``(part_of_speech, sense)`` of the word at ``i`` (``("", "")`` when unsure)."""
+        sense = resolve(words, i)
+        return (sense.pos, sense.sense) if sense is not None else ("", "")
+
+
 def synonym_source(synonyms: SynonymSource = None) -> Callable[[str], Sequence[str]]:
-    """Normalize ``synonyms=`` into a function ``lowercase word -> candidate list``."""
+    """Normalize ``synonyms=`` into a function ``lowercase word -> candidate list``
+    (the built-in table's also answers ``in_context(words, i)``)."""
     if synonyms is None:
-        return lambda w: SYNONYMS.get(w, ())
+        return BuiltinSynonyms()
     if isinstance(synonyms, str):
         if synonyms != "wordnet":
             raise ValueError(f"synonyms must be a dict, a callable, 'wordnet' or None, got {synonyms!r}")
@@ -142,15 +166,32 @@ class _CountedEdit(TextTransform):
         return max(1, int(self.alpha.sample(rng) * n_words))
 
     def candidates(self, token: str) -> list[str]:
-        """Synonyms of a token's word (lowercase, without the word itself); [] for stopwords."""
+        """Synonyms of a token's word in every sense (lowercase, without the word itself); [] for stopwords."""
         word = _core(token)[1].lower()
         if not word or word in self.stopwords:
             return []
         return [s for s in self._lookup(word) if s.lower() != word]
 
+    def candidates_at(self, words: Sequence[str], i: int) -> list[str]:
+        """Synonyms of ``words[i]`` in the sense it has there (the built-in table), else as :meth:`candidates`."""
+        word = _core(words[i])[1].lower()
+        if not word or word in self.stopwords:
+            return []
+        lookup = getattr(self._lookup, "in_context", None)
+        options = lookup(words, i) if lookup is not None else self._lookup(word)
+        return [s for s in options if s.lower() != word]
+
+    def _unit(self, words: Sequence[str], i: int) -> tuple[str, str, str] | None:
+        """What one replacement covers: a word in one sense (every occurrence of it in that sense)."""
+        word = _core(words[i])[1].lower()
+        if not word:
+            return None
+        sense_key = getattr(self._lookup, "sense_key", None)
+        return (word, *sense_key(words, i)) if sense_key is not None else (word, "", "")
+
 
 class SynonymReplacement(_CountedEdit):
-    """Replace ``n`` distinct non-stopwords by a random synonym (all their occurrences).
+    """Replace ``n`` distinct non-stopwords by a random synonym (all their occurrences in that sense).
 
     ``n``: a number x means exactly x words; ``(low, high)`` integers uniform in
     [low, high].  ``n`` wins over ``alpha`` (a number x means exactly a fraction x of the
@@ -164,19 +205,20 @@ class SynonymReplacement(_CountedEdit):
 
     def edit(self, words: list[str], rng: np.random.Generator) -> list[str]:
         budget = self.count(len(words), rng)
-        unique = sorted({_core(w)[1].lower() for w in words} - {""})
+        units = [self._unit(words, i) for i in range(len(words))]
+        unique = sorted({u for u in units if u is not None})
         out = list(words)
-        for word in rng.permutation(unique).tolist():
+        for k in rng.permutation(len(unique)).tolist():
             if budget <= 0:
                 break
-            options = self.candidates(word)
+            positions = [i for i, u in enumerate(units) if u == unique[k]]
+            options = self.candidates_at(words, positions[0])
             if not options:
                 continue
             new = options[int(rng.integers(len(options)))]
-            for i, token in enumerate(out):
-                pre, core, post = _core(token)
-                if core.lower() == word:
-                    out[i] = pre + _recase(new, core) + post
+            for i in positions:
+                pre, core, post = _core(out[i])
+                out[i] = pre + _recase(new, core) + post
             budget -= 1
         return out
 
@@ -194,11 +236,11 @@ class RandomInsertion(_CountedEdit):
 
     def edit(self, words: list[str], rng: np.random.Generator) -> list[str]:
         out = list(words)
-        anchors = [w for w in words if self.candidates(w)]
+        anchors = [options for options in (self.candidates_at(words, i) for i in range(len(words))) if options]
         if not anchors:
             return out
         for _ in range(self.count(len(words), rng)):
-            options = self.candidates(anchors[int(rng.integers(len(anchors)))])
+            options = anchors[int(rng.integers(len(anchors)))]
             out.insert(int(rng.integers(len(out) + 1)), options[int(rng.integers(len(options)))])
         return out
 

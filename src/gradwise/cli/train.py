@@ -85,6 +85,7 @@ def _train(cfg, args: argparse.Namespace) -> int:
     for note in data.notes:
         print(f"  {note}")
     print(f"model: {model}")
+    print(f"  {gradwise.summary(model, input_size=data.input_shape, batch_dim=0, verbose=0).short()}")
     for choice in choices:
         print(f"  init {choice}")
     print(f"optimizer: {type(optimizer).__name__}(lr={cfg['optim']['lr']:g}); loss: {kwargs['loss']}; "

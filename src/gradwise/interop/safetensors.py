@@ -7,6 +7,14 @@ multiple of 8), then the raw little-endian tensor bytes; offsets are relative to
 the header and the tensors tile that byte buffer exactly.  Files written here are read by
 the ``safetensors`` package and vice versa.  Every inconsistency (truncated data, offsets
 that overlap or leave holes, unknown dtypes) is reported with the tensor's name.
+
+When the ``safetensors`` package is installed (``pip install "gradwise[weights]"``) it does the
+heavy lifting: its reader memory-maps the file and copies out one tensor at a time, its writer
+lays the tensors out as every other safetensors file is (aligned, sorted by dtype).  gradwise
+still checks the header itself first, so both paths accept the same files, reject the same
+files with the same messages and return the same arrays; ``backend="numpy"`` forces the
+pure-NumPy path, which is also what runs without the package (and for BF16 tensors, which
+NumPy cannot hold: they are widened to float32 exactly).
 """
 from __future__ import annotations
 
@@ -32,11 +40,34 @@ DTYPES: dict[str, np.dtype] = {
 _TAGS = {dt.newbyteorder("="): tag for tag, dt in DTYPES.items()}
 _ITEMSIZE = {**{tag: dt.itemsize for tag, dt in DTYPES.items()}, "BF16": 2}
 MAX_HEADER = 100_000_000  # as the reference implementation: larger is a corrupt length
+BACKENDS = ("auto", "safetensors", "numpy")
+
+
+def _package(backend: str):
+    """The ``safetensors`` package's ``(safe_open, numpy.save, SafetensorError)`` for ``backend``, or None."""
+    if backend not in BACKENDS:
+        raise ValueError(f"safetensors: backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    if backend == "numpy":
+        return None
+    try:
+        from safetensors import SafetensorError, safe_open
+        from safetensors.numpy import save
+    except ImportError:
+        if backend == "safetensors":
+            raise ImportError("backend='safetensors' needs the safetensors package: pip install 'gradwise[weights]' "
+                              "(or pip install safetensors); backend='auto' falls back to NumPy") from None
+        return None
+    return safe_open, save, SafetensorError
 
 
 def save_safetensors(tensors: Mapping[str, np.ndarray], path: str | os.PathLike,
-                     metadata: Mapping[str, str] | None = None) -> None:
-    """Write NumPy arrays by name to a safetensors file (atomically)."""
+                     metadata: Mapping[str, str] | None = None, *, backend: str = "auto") -> None:
+    """Write NumPy arrays by name to a safetensors file (atomically).
+
+    ``backend``: ``"auto"`` (the ``safetensors`` package when installed, else NumPy), ``"safetensors"``
+    or ``"numpy"``.  Both write files that both read back to the same arrays.
+    """
+    package = _package(backend)
     header: dict[str, object] = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
@@ -52,6 +83,12 @@ def save_safetensors(tensors: Mapping[str, np.ndarray], path: str | os.PathLike,
                              "data_offsets": [offset, offset + array.nbytes]}
         arrays.append(array)
         offset += array.nbytes
+    if package is not None:
+        data = package[1]({str(name): a for name, a in zip(tensors, arrays)},
+                          metadata=header.get("__metadata__"))   # type: ignore[arg-type]
+        with atomic_write(path) as f:
+            f.write(data)
+        return
     blob = json.dumps(header, separators=(",", ":")).encode("utf-8")
     blob += b" " * (-len(blob) % 8)
     with atomic_write(path) as f:
@@ -124,14 +161,18 @@ def _check_entry(path: Path, name: str, entry: object, data_size: int) -> tuple[
     return begin, end
 
 
-def load_safetensors(path: str | os.PathLike) -> "OrderedDict[str, np.ndarray]":
+def load_safetensors(path: str | os.PathLike, *, backend: str = "auto") -> "OrderedDict[str, np.ndarray]":
     """All tensors of a safetensors file as NumPy arrays, in file order (BF16 becomes float32)."""
-    return read_safetensors(path)[0]
+    return read_safetensors(path, backend=backend)[0]
 
 
-def read_safetensors(path: str | os.PathLike) -> tuple["OrderedDict[str, np.ndarray]", dict[str, str]]:
-    """``(tensors, metadata)`` of a safetensors file."""
+def read_safetensors(path: str | os.PathLike, *, backend: str = "auto"
+                     ) -> tuple["OrderedDict[str, np.ndarray]", dict[str, str]]:
+    """``(tensors, metadata)`` of a safetensors file (``backend`` as in :func:`save_safetensors`)."""
+    package = _package(backend)
     header, metadata, start = read_safetensors_header(path)
+    if package is not None:
+        return _read_with_package(path, header, start, package), metadata
     out: OrderedDict[str, np.ndarray] = OrderedDict()
     with open(path, "rb") as f:
         for name, entry in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
@@ -142,6 +183,27 @@ def read_safetensors(path: str | os.PathLike) -> tuple["OrderedDict[str, np.ndar
                 raise WeightsFormatError(f"{path}: tensor {name!r}: the file ended inside its data (truncated)")
             out[name] = decode_bytes(buf, entry["dtype"], entry["shape"])
     return out, metadata
+
+
+def _read_with_package(path: str | os.PathLike, header: dict, start: int, package: tuple
+                       ) -> "OrderedDict[str, np.ndarray]":
+    """The tensors through ``safetensors.safe_open`` (memory-mapped); BF16 ones through NumPy."""
+    safe_open, _, error = package
+    out: OrderedDict[str, np.ndarray] = OrderedDict()
+    order = sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0])
+    try:
+        with safe_open(str(path), framework="np") as f, open(path, "rb") as raw:
+            for name, entry in order:
+                if entry["dtype"] == "BF16":
+                    begin, end = entry["data_offsets"]
+                    raw.seek(start + begin)
+                    out[name] = decode_bytes(bytearray(raw.read(end - begin)), "BF16", entry["shape"])
+                else:
+                    array = f.get_tensor(name)
+                    out[name] = array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
+    except error as exc:
+        raise WeightsFormatError(f"{path}: the safetensors package cannot read this file ({exc})") from exc
+    return out
 
 
 def decode_bytes(buf: bytearray, tag: str, shape: list[int]) -> np.ndarray:

@@ -1,5 +1,9 @@
 """The report's pictures, drawn with matplotlib and returned as PNG ``data:`` URIs (no files, no assets).
 
+Each picture is a ``matplotlib.figure.Figure`` on its own Agg canvas: no pyplot, so importing or
+rendering a report never switches the user's backend (Jupyter's inline one, a GUI) and leaves no
+figure open in pyplot's list.
+
 Each function takes plain lists (what ``history.csv`` and ``babysit.json`` hold) and returns one
 embeddable image:
 
@@ -21,13 +25,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")   # no display: the report is rendered to memory
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["learning_curves", "activation_heatmap", "layer_series", "learning_rate", "to_data_uri"]
 
@@ -35,11 +37,17 @@ TRAIN_COLOUR, VAL_COLOUR, BEST_COLOUR = "#1f77b4", "#d62728", "#2ca02c"
 DPI = 100
 
 
+def _figure(**kwargs: Any) -> Figure:
+    """A Figure drawn by Agg into memory, outside pyplot's state."""
+    fig = Figure(layout="constrained", **kwargs)
+    FigureCanvasAgg(fig)
+    return fig
+
+
 def to_data_uri(fig: Any) -> str:
-    """Render a figure as a ``data:image/png;base64,...`` URI and close it."""
+    """Render a figure as a ``data:image/png;base64,...`` URI."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -52,7 +60,8 @@ def _clean(values: Sequence[Any]) -> np.ndarray:
 def learning_curves(epochs: Sequence[float], train: Sequence[float], val: Sequence[float] | None,
                     metric: str, best_epoch: float | None = None, verdict: str | None = None) -> str:
     """Training and validation ``metric`` per epoch; the best epoch (lowest validation loss) marked."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.6), layout="constrained")
+    fig = _figure(figsize=(6.2, 3.6))
+    ax = fig.subplots()
     x = np.asarray(epochs, dtype=float)
     ax.plot(x, _clean(train), "-o", ms=3, color=TRAIN_COLOUR, label=f"training {metric}")
     if val is not None:
@@ -81,7 +90,8 @@ def activation_heatmap(name: str, entry: Mapping[str, Any], steps: Sequence[int]
     share = counts / np.nansum(counts, axis=0, keepdims=True).clip(min=1)
     kind = entry.get("kind", "")
     fraction_key = "dead_fraction" if kind == "relu" else "saturated_fraction" if kind in ("sigmoid", "tanh") else None
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.0), gridspec_kw={"width_ratios": [2.2, 1]}, layout="constrained")
+    fig = _figure(figsize=(10, 3.0))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     ax = axes[0]
     masked = np.ma.masked_where(~(share > 0), share)
     image = ax.imshow(masked, aspect="auto", origin="lower", cmap="magma", norm=LogNorm(vmin=1e-4, vmax=1.0),
@@ -123,7 +133,8 @@ def layer_series(title: str, steps: Sequence[int], series: Mapping[str, Sequence
                  guide: float | None = None, guide_label: str | None = None,
                  band: tuple[float, float] | None = None) -> str:
     """One line per layer over training steps on a log axis, with an optional guide line and band."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.6), layout="constrained")
+    fig = _figure(figsize=(6.2, 3.6))
+    ax = fig.subplots()
     x = np.asarray(steps, dtype=float)
     zeros = 0
     for name, values in series.items():
@@ -155,7 +166,8 @@ def layer_series(title: str, steps: Sequence[int], series: Mapping[str, Sequence
 
 def learning_rate(x: Sequence[float], lr: Sequence[float], xlabel: str) -> str:
     """The learning rate over training (log axis when it spans more than a factor of 10)."""
-    fig, ax = plt.subplots(figsize=(6.2, 3.6), layout="constrained")
+    fig = _figure(figsize=(6.2, 3.6))
+    ax = fig.subplots()
     y = _clean(lr)
     ax.plot(np.asarray(x, dtype=float), y, "-", color=TRAIN_COLOUR, lw=1.5)
     finite = y[np.isfinite(y) & (y > 0)]

@@ -16,6 +16,9 @@ A run with ``log_dir=RUN`` leaves::
     RUN/run.json                         stop reason, best epoch, final record, diagnosis, checks
     RUN/checkpoints/last.npz, best.npz   resumable checkpoints (fit(..., resume=...))
     RUN/tensorboard/                     event files, with a TensorBoardLogger callback
+
+:class:`MLflowLogger` (``gradwise.train.MLflowLogger``, loaded on first use; needs ``mlflow``) keeps the
+run's parameters, metrics, checks, diagnosis and report in MLflow.
 """
 from gradwise.train.callbacks import (Callback, CSVLogger, EarlyStopping, JSONLinesLogger, LearningRateScheduler,
                                       ModelCheckpoint, ProgressBar, TargetMetric, TensorBoardLogger, TimeBudget)
@@ -30,4 +33,14 @@ __all__ = [
     "fit", "Trainer", "History", "Check", "Callback", "EarlyStopping", "TargetMetric", "TimeBudget",
     "ModelCheckpoint", "LearningRateScheduler", "CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "ProgressBar",
     "save_checkpoint", "load_checkpoint", "CheckpointError", "lr_find", "LRFinderResult", "watch", "Watch",
+    "MLflowLogger",
 ]
+
+
+def __getattr__(name: str):
+    """``MLflowLogger`` is imported on first use (it is the only callback that needs an optional package)."""
+    if name == "MLflowLogger":
+        from gradwise.train.mlflow_logger import MLflowLogger
+
+        return MLflowLogger
+    raise AttributeError(f"module 'gradwise.train' has no attribute {name!r}")

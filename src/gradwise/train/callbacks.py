@@ -33,12 +33,14 @@ checkpoint keys them by class name.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import math
 import os
 import shutil
+import string
 import sys
 import time
 from collections.abc import Mapping
@@ -231,60 +233,218 @@ class TimeBudget(Callback):
 
 # ============================================================================= checkpoints and schedules
 class ModelCheckpoint(Callback):
-    """Write resumable checkpoints: ``last.npz`` every ``every_n_epochs`` epochs and ``best.npz`` on improvement.
+    """Write resumable checkpoints: ``last.npz`` every ``every_n_epochs`` epochs and the best ones by ``monitor``.
 
-    Both are full training checkpoints (:mod:`gradwise.train.checkpoint`: model, optimizer, schedulers,
+    Every file is a full training checkpoint (:mod:`gradwise.train.checkpoint`: model, optimizer, schedulers,
     callbacks' state, random streams, history, epoch) written atomically, so ``fit(..., resume=...)``
-    accepts either.  ``last.npz`` is also written when training stops early or reaches its last epoch.
-    ``best.npz`` follows ``monitor`` (``"val_loss"``; ``"auto"`` mode as :class:`EarlyStopping`).
-    ``dirpath`` defaults to ``<log_dir>/checkpoints``.  Runs last (``order = 100``) so that the saved
-    state includes every other callback's work on the epoch.
+    accepts any of them.  ``last.npz`` is also written when training stops early or reaches its last epoch
+    (``save_last=False``: never).  ``monitor`` is ``"val_loss"`` by default (``"auto"`` mode as
+    :class:`EarlyStopping`); ``dirpath`` defaults to ``<log_dir>/checkpoints``.  Runs last (``order = 100``)
+    so that the saved state includes every other callback's work on the epoch.
+
+    The best checkpoints, in the three spellings people bring along:
+
+    * gradwise's default: ``best.npz``, rewritten whenever ``monitor`` improves (``save_best=False``: none);
+    * Lightning's ``save_top_k=k`` with ``filename``: keep the ``k`` best epochs, each in its own file named
+      by ``filename`` - ``"{epoch}-{val_loss:.2f}"`` gives ``epoch=3-val_loss=0.12.npz`` (Lightning's
+      ``auto_insert_metric_name``), ``"epoch{epoch:03d}-{val_loss:.4f}"`` gives ``epoch003-0.1234.npz``
+      (a template that labels its fields itself is used as written, as Keras does; pass
+      ``auto_insert_metric_name=True``/``False`` to force either).  The file that drops out of the top ``k``
+      is deleted after its replacement is safely on disk.  ``save_top_k=-1`` keeps every epoch's file,
+      ``0`` none; the default template is ``"{epoch}-{<monitor>:.4f}"``.  ``best_model_path``,
+      ``best_model_score``, ``best_k_models`` and ``last_model_path`` are as in Lightning;
+    * Keras's ``save_best_only=True`` (keep only the best: ``save_top_k=1`` with a ``filename``, else
+      ``best.npz``) and a Keras ``filepath`` template in place of ``dirpath`` (``"ckpt/epoch{epoch:02d}.npz"``).
+
+    Template fields are ``epoch``, ``step`` and any logged metric.  ``verbose=True`` prints what is saved.
     """
 
     order = 100
 
     def __init__(self, dirpath: str | os.PathLike | None = None, monitor: str = "val_loss", mode: str = "auto",
-                 save_best: bool = True, save_last: bool = True, every_n_epochs: int = 1) -> None:
+                 save_best: bool = True, save_last: bool = True, every_n_epochs: int = 1, *,
+                 filename: str | None = None, save_top_k: int | None = None, save_best_only: bool | None = None,
+                 filepath: str | os.PathLike | None = None, auto_insert_metric_name: bool | None = None,
+                 verbose: bool = False) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"ModelCheckpoint: every_n_epochs must be >= 1, got {every_n_epochs}")
+        if dirpath is not None and ("{" in str(dirpath) or str(dirpath).endswith(".npz")):
+            filepath, dirpath = dirpath, None                 # Keras: the first argument is the file path
+        if filepath is not None:
+            if filename is not None:
+                raise ValueError("ModelCheckpoint: pass filepath= (Keras) or dirpath= and filename= (Lightning), "
+                                 "not both")
+            path = Path(filepath)
+            if str(path.parent) not in ("", "."):
+                dirpath = path.parent
+            filename = path.name
+        if save_top_k is not None and save_best_only is not None:
+            raise ValueError("ModelCheckpoint: pass save_top_k (Lightning) or save_best_only (Keras), not both")
+        if save_top_k is not None and (not isinstance(save_top_k, int) or isinstance(save_top_k, bool)
+                                       or save_top_k < -1):
+            raise ValueError(f"ModelCheckpoint: save_top_k must be an int >= -1 (-1 keeps every epoch), "
+                             f"got {save_top_k!r}")
+        if save_best_only is not None:
+            if filename is not None:
+                save_top_k = 1 if save_best_only else -1
+            else:
+                save_best = bool(save_best_only)
+        if save_top_k is not None and filename is None:
+            filename = "{epoch}-{" + monitor + ":.4f}"
+        if filename is not None and save_top_k is None:
+            save_top_k = 1
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self.monitor, self.mode = monitor, _resolve_mode(mode, monitor, "ModelCheckpoint")
         self.save_best, self.save_last, self.every_n_epochs = save_best, save_last, every_n_epochs
+        self.filename, self.save_top_k, self.verbose = filename, save_top_k, verbose
+        self.auto_insert_metric_name = auto_insert_metric_name
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.last_path: Path | None = None
         self.best_path: Path | None = None
+        self.top_k: list[dict[str, Any]] = []      # {"path", "score", "epoch"}, best first
 
+    # ------------------------------------------------------------------ Lightning's names
+    @property
+    def best_model_path(self) -> str:
+        return str(self.best_path) if self.best_path is not None and self.best_path.exists() else ""
+
+    @property
+    def best_model_score(self) -> float | None:
+        return self.top_k[0]["score"] if self.top_k else self.best
+
+    @property
+    def best_k_models(self) -> dict[str, float]:
+        return {entry["path"]: entry["score"] for entry in self.top_k}
+
+    @property
+    def kth_best_model_path(self) -> str:
+        return self.top_k[-1]["path"] if self.top_k else ""
+
+    @property
+    def last_model_path(self) -> str:
+        return str(self.last_path) if self.last_path is not None and self.last_path.exists() else ""
+
+    # ------------------------------------------------------------------ file names
+    def _fields(self) -> list[str]:
+        return [field for _, field, _, _ in string.Formatter().parse(self.filename or "") if field]
+
+    def format_checkpoint_name(self, metrics: Mapping[str, Any]) -> str:
+        """The file name ``filename`` gives for these metrics (``epoch``, ``step``, logged values), with ``.npz``."""
+        pieces = list(string.Formatter().parse(self.filename or ""))
+        insert = self.auto_insert_metric_name
+        if insert is None:   # Lightning's insertion, unless the template labels its fields itself (Keras style)
+            insert = not "".join(literal for literal, *_ in pieces).strip("-_=. /")
+        out = []
+        for literal, field, spec, conversion in pieces:
+            out.append(literal)
+            if not field:
+                continue
+            value = metrics.get(field)
+            if field in ("epoch", "step") and value is not None:
+                value = int(value)
+            if conversion:
+                value = {"r": repr, "s": str, "a": ascii}[conversion](value)
+            try:
+                text = format(value, spec or "")
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"ModelCheckpoint: filename {self.filename!r} cannot format {field}={value!r} "
+                                 f"({err})") from None
+            out.append(f"{field}={text}" if insert else text)
+        name = "".join(out)
+        return name if name.endswith(".npz") else name + ".npz"
+
+    # ------------------------------------------------------------------ hooks
     def on_train_begin(self, trainer: "Trainer") -> None:
         if self.dirpath is None:
             if trainer.log_dir is None:
                 raise ValueError("ModelCheckpoint needs a folder: pass log_dir= to fit() or ModelCheckpoint(dirpath)")
             self.dirpath = trainer.log_dir / "checkpoints"
-        if self.save_best:
+        ranked = self.save_top_k is not None and self.save_top_k != 0
+        if (self.save_best and self.save_top_k is None) or (ranked and self.save_top_k != -1):
             trainer.require_key(self.monitor, "ModelCheckpoint")
-        self.last_path, self.best_path = self.dirpath / "last.npz", self.dirpath / "best.npz"
+        for name in self._fields():
+            if name not in ("epoch", "step"):
+                trainer.require_key(name, f"ModelCheckpoint(filename={self.filename!r})")
+        self.last_path = self.dirpath / "last.npz"
+        if self.save_top_k is None:
+            self.best_path = self.dirpath / "best.npz"
+        elif self.top_k:
+            self.best_path = Path(self.top_k[0]["path"])
 
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
         value = logs.get(self.monitor)
+        value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
         improved = value is not None and (self.best is None or
                                           (value < self.best if self.mode == "min" else value > self.best))
         if improved:
-            self.best, self.best_epoch = float(value), epoch
+            self.best, self.best_epoch = value, epoch
         final = trainer.stop_training or epoch >= trainer.epochs
         wrote_last = self.save_last and (epoch % self.every_n_epochs == 0 or final)
+        if self.save_top_k is None:                        # best.npz
+            if wrote_last:
+                trainer.save_checkpoint(self.last_path)
+            if self.save_best and improved:
+                if self.verbose:
+                    trainer.echo(f"ModelCheckpoint: {self.monitor} improved to {value:.4g}, saving {self.best_path}")
+                if wrote_last:   # the same bytes: copy rather than serialise twice
+                    _atomic_copy(self.last_path, self.best_path)
+                else:
+                    trainer.save_checkpoint(self.best_path)
+            return
+        new_path, dropped = self._rank(trainer, epoch, value, logs)
+        # the ranking is updated before writing, so that every file written now holds the new top k
         if wrote_last:
             trainer.save_checkpoint(self.last_path)
-        if self.save_best and improved:
-            if wrote_last:   # the same bytes: copy rather than serialise twice
-                _atomic_copy(self.last_path, self.best_path)
+        if new_path is not None:
+            if self.verbose:
+                trainer.echo(f"ModelCheckpoint: saving {new_path}" + (f" ({self.monitor} {value:.4g})"
+                                                                      if value is not None else ""))
+            if wrote_last:
+                _atomic_copy(self.last_path, new_path)
             else:
-                trainer.save_checkpoint(self.best_path)
+                trainer.save_checkpoint(new_path)
+        for path in dropped:                                # only once the replacement is on disk
+            if path != new_path:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+
+    def _rank(self, trainer: "Trainer", epoch: int, value: float | None,
+              logs: Mapping[str, Any]) -> tuple[Path | None, list[Path]]:
+        """Where this epoch's checkpoint goes (None: not kept) and the files that leave the top k."""
+        k = self.save_top_k
+        if k == 0:
+            return None, []
+        if k != -1 and value is None:
+            return None, []
+        better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
+        if k != -1 and len(self.top_k) >= k and not better(value, self.top_k[-1]["score"]):
+            return None, []
+        new: dict[str, Any] = {"path": "", "score": value, "epoch": epoch}
+        entries = [e for e in self.top_k if e["epoch"] != epoch] + [new]
+        scored = sorted((e for e in entries if e["score"] is not None), key=lambda e: e["score"],
+                        reverse=self.mode == "max")          # stable: an earlier epoch wins a tie
+        entries = scored + [e for e in entries if e["score"] is None]
+        keep = entries if k == -1 else entries[:k]
+        dropped = entries[len(keep):]
+        name = self.format_checkpoint_name({"epoch": epoch, "step": trainer.global_step, **logs})
+        taken = {e["path"] for e in keep if e is not new}
+        path, version = self.dirpath / name, 1
+        while str(path) in taken:                            # Lightning's -v1, -v2 for a repeated name
+            path, version = self.dirpath / f"{name[:-4]}-v{version}.npz", version + 1
+        new["path"] = str(path)                              # (a dropped file of the same name is overwritten)
+        self.top_k = keep
+        self.best_path = Path(keep[0]["path"])
+        return path, [Path(e["path"]) for e in dropped if e["path"] != str(path)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch}
+        return {"best": self.best, "best_epoch": self.best_epoch,
+                "top_k": [[e["path"], e["score"], e["epoch"]] for e in self.top_k]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.best, self.best_epoch = state["best"], state["best_epoch"]
+        self.top_k = [{"path": str(p), "score": None if s is None else float(s), "epoch": int(e)}
+                      for p, s, e in state.get("top_k", [])]
 
 
 def _atomic_copy(src: Path, dst: Path) -> None:

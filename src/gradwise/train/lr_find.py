@@ -52,11 +52,13 @@ class LRFinderResult:
 
         Returns the path written, or the matplotlib Axes when drawing into ``ax``.
         """
-        from matplotlib.figure import Figure   # no pyplot: no GUI window, no global figure state
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure   # no pyplot: the user's backend and pyplot's figures stay as they are
 
         fig = None
         if ax is None:
             fig = Figure(figsize=(7, 4.5), dpi=110)
+            FigureCanvasAgg(fig)
             ax = fig.subplots()
         lrs, losses = np.asarray(self.lrs), np.asarray(self.losses)
         ax.plot(lrs, np.asarray(self.raw_losses), color="0.8", lw=0.8, label="loss per batch")

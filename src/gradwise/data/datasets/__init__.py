@@ -21,7 +21,7 @@ labels as int64 class indices - the layouts :mod:`gradwise.augment` and ``gradwi
 expect.
 """
 from gradwise.data.datasets._files import DatasetFormatError
-from gradwise.data.datasets.audio import AudioFolder, read_wav
+from gradwise.data.datasets.audio import AudioFolder, read_audio, read_wav
 from gradwise.data.datasets.cifar import CIFAR10, CIFAR100, read_cifar_batch
 from gradwise.data.datasets.digits import Digits, load_digits
 from gradwise.data.datasets.folder import IMG_EXTENSIONS, ImageFolder, find_classes, load_image
@@ -31,6 +31,6 @@ from gradwise.data.datasets.text import TextLines, Vocabulary, tokenize
 
 __all__ = [
     "DatasetFormatError", "load_digits", "Digits", "MNIST", "FashionMNIST", "read_idx", "CIFAR10", "CIFAR100",
-    "read_cifar_batch", "ImageFolder", "find_classes", "load_image", "IMG_EXTENSIONS", "AudioFolder", "read_wav",
-    "TextLines", "Vocabulary", "tokenize", "CSVDataset", "NPZDataset",
+    "read_cifar_batch", "ImageFolder", "find_classes", "load_image", "IMG_EXTENSIONS", "AudioFolder", "read_audio",
+    "read_wav", "TextLines", "Vocabulary", "tokenize", "CSVDataset", "NPZDataset",
 ]

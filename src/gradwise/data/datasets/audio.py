@@ -1,4 +1,9 @@
-"""WAV files: a reader returning float waveforms, and :class:`AudioFolder` (one sub-folder per class).
+"""Audio files: readers returning float waveforms, and :class:`AudioFolder` (one sub-folder per class).
+
+:func:`read_audio` reads WAV with NumPy (below) and FLAC, Ogg (Vorbis, Opus) and whatever else
+libsndfile reads through the optional ``soundfile`` package (``pip install "gradwise[audio]"``; its
+wheels bundle libsndfile), with a clear error when it is missing.  soundfile scales integer
+samples by the same full-scale rule, so a clip reads the same from WAV and from FLAC.
 
 Integer PCM (8-bit unsigned, 16-, 24- and 32-bit signed) is read with the standard
 library's :mod:`wave`; WAVs that ``wave`` does not handle - IEEE float samples, the
@@ -20,7 +25,10 @@ import numpy as np
 from gradwise.data.datasets._files import DatasetFormatError, missing_file_error, require_scipy
 from gradwise.data.datasets.folder import ClassFolder
 
-__all__ = ["read_wav", "pcm_to_float", "resample", "AudioFolder"]
+__all__ = ["read_audio", "read_wav", "pcm_to_float", "resample", "AudioFolder", "AUDIO_EXTENSIONS"]
+
+#: What :class:`AudioFolder` picks up by default: WAV, and FLAC/Ogg/Opus (those need soundfile).
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus")
 
 
 def pcm_to_float(samples: np.ndarray) -> np.ndarray:
@@ -81,6 +89,41 @@ def read_wav(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(pcm_to_float(frames).T), int(rate)
 
 
+def _require_soundfile(path: Path):
+    try:
+        import soundfile
+    except ImportError:
+        raise ImportError(f"reading {path.name} needs the soundfile package (gradwise reads only WAV by itself): "
+                          "pip install 'gradwise[audio]' (or pip install soundfile; its wheels bundle libsndfile)") \
+            from None
+    except OSError as exc:     # soundfile installed but libsndfile cannot be loaded
+        raise ImportError(f"reading {path.name}: soundfile is installed but libsndfile cannot be loaded ({exc})") \
+            from None
+    return soundfile
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """An audio file as ``(waveform float32 (channels, samples) in [-1, 1], sample_rate)``.
+
+    WAV is read by :func:`read_wav` (no dependency); FLAC, Ogg Vorbis/Opus and the other formats
+    libsndfile knows need ``soundfile``.  The format is told from the file's first bytes.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise missing_file_error("read_audio", [path.name], [path.parent])
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        return read_wav(path)
+    soundfile = _require_soundfile(path)
+    try:
+        frames, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except RuntimeError as exc:    # soundfile's LibsndfileError is one
+        raise DatasetFormatError(f"{path}: not an audio file soundfile can read (starts with {head!r}; {exc})") \
+            from exc
+    return np.ascontiguousarray(frames.T), int(rate)
+
+
 def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     """``waveform`` (..., samples) at ``new_rate`` (polyphase filtering, ``scipy.signal.resample_poly``)."""
     if orig_rate == new_rate:
@@ -98,7 +141,7 @@ def _fit_length(waveform: np.ndarray, num_samples: int) -> np.ndarray:
 
 
 class AudioFolder(ClassFolder):
-    """WAV recordings in one sub-folder per class.
+    """Recordings (WAV; FLAC and Ogg with soundfile) in one sub-folder per class.
 
     Samples are ``(waveform float32 (channels, samples), sample_rate, class index)`` - the
     order torchaudio's datasets use.  ``sample_rate=`` resamples every clip to that rate
@@ -110,14 +153,14 @@ class AudioFolder(ClassFolder):
     kind = "recording"
 
     def __init__(self, root: str | os.PathLike, sample_rate: int | None = None, transform: Callable | None = None,
-                 target_transform: Callable | None = None, extensions: Sequence[str] = (".wav",),
+                 target_transform: Callable | None = None, extensions: Sequence[str] = AUDIO_EXTENSIONS,
                  mono: bool = False, num_samples: int | None = None,
                  is_valid_file: Callable[[str], bool] | None = None) -> None:
         super().__init__(root, extensions, transform, target_transform, is_valid_file)
         self.sample_rate, self.mono, self.num_samples = sample_rate, mono, num_samples
 
     def _fields(self, path: str) -> tuple:
-        waveform, rate = read_wav(path)
+        waveform, rate = read_audio(path)
         if self.sample_rate is not None:
             waveform, rate = resample(waveform, rate, self.sample_rate), self.sample_rate
         if self.mono:
