@@ -15,7 +15,7 @@ __all__ = ["Engine", "engine_for", "engine_of", "check_same_engine", "ACTIVATION
 
 
 def _torch_engine_class() -> type[Engine] | None:
-    if "torch" not in sys.modules:   # no PyTorch object can exist before torch is imported
+    if sys.modules.get("torch") is None:   # no PyTorch object can exist before torch is imported
         return None
     from gradwise.engines.torch_engine import TorchEngine
 
@@ -31,8 +31,7 @@ def engine_of(obj: Any) -> str | None:
         return native.name
     torch_cls = _torch_engine_class()
     if torch_cls is not None:
-        import torch
-
+        torch = sys.modules["torch"]
         if isinstance(obj, (torch.nn.Module, torch.optim.Optimizer, torch.Tensor)):
             return torch_cls.name
     return None
@@ -55,18 +54,15 @@ def engine_for(model: Any, device: Any = None) -> Engine:
 def check_same_engine(engine: Engine, who: str, **objects: Any) -> None:
     """Raise a ``TypeError`` naming both frameworks when an object belongs to another one than the model."""
     names = {"gradwise": "gradwise", "torch": "PyTorch"}
+    where = {"optimizer": "optim", "loss": "nn", "scheduler": "optim.lr_scheduler"}
     for role, obj in objects.items():
         other = engine_of(obj)
         if other is not None and other != engine.name:
             cls = type(obj)
+            package = "torch" if engine.name == "torch" else "gradwise"
             raise TypeError(f"{who}: the model is a {engine.display} model but the {role} is a {names[other]} object "
                             f"({cls.__module__}.{cls.__qualname__}); use the {role} of the model's framework "
-                            f"({'torch' if engine.name == 'torch' else 'gradwise'}.{_where(role)}...) or pass its "
-                            "name (e.g. 'adam', 'cross_entropy')")
-
-
-def _where(role: str) -> str:
-    return {"optimizer": "optim.", "loss": "nn.", "scheduler": "optim.lr_scheduler."}.get(role, "")
+                            f"({package}.{where.get(role, '')}) or pass its name (e.g. 'adam', 'cross_entropy')")
 
 
 def to_numpy(x: Any) -> Any:

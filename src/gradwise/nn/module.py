@@ -80,12 +80,12 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._drop(name)
+            self._drop(name, keep=params)
             params[name] = value
         elif isinstance(value, Module):
             if params is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._drop(name)
+            self._drop(name, keep=self._modules)
             self._modules[name] = value
         elif isinstance(value, Buffer):
             self._drop(name)
@@ -104,9 +104,11 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _drop(self, name: str) -> None:
+    def _drop(self, name: str, keep: dict | None = None) -> None:
+        """Forget ``name`` everywhere but in ``keep`` (a replaced child keeps its place, as in PyTorch)."""
         for store in (self.__dict__, self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+            if store is not keep:
+                store.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__

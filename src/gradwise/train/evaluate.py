@@ -92,11 +92,12 @@ def evaluate(model: Any, data: Any, loss: Callable | None = None, metrics: Mappi
     """
     engine = engine or engine_for(model)
     if isinstance(data, (tuple, list)) and len(data) >= 2 and all(hasattr(a, "shape") for a in data):
-        loader = engine.make_loader(data, batch_size, shuffle=False, seed=0, dtype=None, what="evaluation")
+        dtype = engine.float_dtype(model)   # float64 arrays meet a float32 model as float32, as in fit
+        loader = engine.make_loader(data, batch_size, shuffle=False, seed=0, dtype=dtype, what="evaluation")
         if loader is None:
             from gradwise.train.fit import as_loader
 
-            loader = as_loader(data, batch_size, shuffle=False, dtype=engine.float_dtype(model), what="evaluation")
+            loader = as_loader(data, batch_size, shuffle=False, dtype=dtype, what="evaluation")
         data = loader
     metrics = dict(metrics or {})
     modes = engine.modes(model)
