@@ -37,7 +37,7 @@ TRAIN_COLOUR, VAL_COLOUR, BEST_COLOUR = "#1f77b4", "#d62728", "#2ca02c"
 DPI = 100
 
 
-def _figure(**kwargs: Any) -> Figure:
+def agg_figure(**kwargs: Any) -> Figure:
     """A Figure drawn by Agg into memory, outside pyplot's state."""
     fig = Figure(layout="constrained", **kwargs)
     FigureCanvasAgg(fig)
@@ -60,7 +60,7 @@ def _clean(values: Sequence[Any]) -> np.ndarray:
 def learning_curves(epochs: Sequence[float], train: Sequence[float], val: Sequence[float] | None,
                     metric: str, best_epoch: float | None = None, verdict: str | None = None) -> str:
     """Training and validation ``metric`` per epoch; the best epoch (lowest validation loss) marked."""
-    fig = _figure(figsize=(6.2, 3.6))
+    fig = agg_figure(figsize=(6.2, 3.6))
     ax = fig.subplots()
     x = np.asarray(epochs, dtype=float)
     ax.plot(x, _clean(train), "-o", ms=3, color=TRAIN_COLOUR, label=f"training {metric}")
@@ -90,7 +90,7 @@ def activation_heatmap(name: str, entry: Mapping[str, Any], steps: Sequence[int]
     share = counts / np.nansum(counts, axis=0, keepdims=True).clip(min=1)
     kind = entry.get("kind", "")
     fraction_key = "dead_fraction" if kind == "relu" else "saturated_fraction" if kind in ("sigmoid", "tanh") else None
-    fig = _figure(figsize=(10, 3.0))
+    fig = agg_figure(figsize=(10, 3.0))
     axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1]})
     ax = axes[0]
     masked = np.ma.masked_where(~(share > 0), share)
@@ -133,7 +133,7 @@ def layer_series(title: str, steps: Sequence[int], series: Mapping[str, Sequence
                  guide: float | None = None, guide_label: str | None = None,
                  band: tuple[float, float] | None = None) -> str:
     """One line per layer over training steps on a log axis, with an optional guide line and band."""
-    fig = _figure(figsize=(6.2, 3.6))
+    fig = agg_figure(figsize=(6.2, 3.6))
     ax = fig.subplots()
     x = np.asarray(steps, dtype=float)
     zeros = 0
@@ -166,7 +166,7 @@ def layer_series(title: str, steps: Sequence[int], series: Mapping[str, Sequence
 
 def learning_rate(x: Sequence[float], lr: Sequence[float], xlabel: str) -> str:
     """The learning rate over training (log axis when it spans more than a factor of 10)."""
-    fig = _figure(figsize=(6.2, 3.6))
+    fig = agg_figure(figsize=(6.2, 3.6))
     ax = fig.subplots()
     y = _clean(lr)
     ax.plot(np.asarray(x, dtype=float), y, "-", color=TRAIN_COLOUR, lw=1.5)

@@ -370,9 +370,7 @@ class ExampleResult:
     def plot(self, path: Path) -> Path | None:
         """Accuracy against labelled images per class: probes on the left, fine-tuning on the right (matplotlib)."""
         try:
-            import matplotlib
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            from gradwise.report.plots import agg_figure
         except ImportError:
             return None
         panels = [("fixed features (scratch for reference)",
@@ -381,7 +379,8 @@ class ExampleResult:
         panels = [(title, ms) for title, ms in panels if ms]
         lows = [self.mean_std(m, s)[0] - self.mean_std(m, s)[1] for m in self.accuracies for s in self.sizes]
         bottom = max(0.0, np.floor((min(lows) - 0.03) * 20) / 20)
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.6), sharey=True, squeeze=False)
+        fig = agg_figure(figsize=(5.6 * len(panels), 4.6))
+        axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)
         colours = {m: f"C{i}" for i, m in enumerate(self.accuracies)}
         for ax, (title, methods) in zip(axes[0], panels):
             for method in methods:
@@ -401,9 +400,7 @@ class ExampleResult:
             ax.legend(loc="lower right", fontsize=8)
         axes[0][0].set_ylabel(f"validation accuracy ({self.val_size} images)")
         fig.suptitle(f"Digits 0-4 → 5-9: mean ± std over {len(self.seeds)} seeds", fontsize=11)
-        fig.tight_layout()
         fig.savefig(path, dpi=120)
-        plt.close(fig)
         return path
 
 

@@ -18,15 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from gradwise.tune.results import TrialRow, format_value  # noqa: E402
-from gradwise.tune.space import SearchSpace  # noqa: E402
+from gradwise.report.plots import agg_figure
+from gradwise.tune.results import TrialRow, format_value
+from gradwise.tune.space import SearchSpace
 
 __all__ = ["Picture", "objective_vs_params", "top_curves", "importance", "history", "COMPLETE", "PRUNED", "BEST"]
 
@@ -40,7 +39,6 @@ class Picture:
     def __init__(self, fig: Any, name: str, title: str) -> None:
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=DPI)
-        plt.close(fig)
         self.png = buf.getvalue()
         self.name = name
         self.title = title
@@ -72,7 +70,8 @@ def objective_vs_params(rows: Sequence[TrialRow], space: SearchSpace, metric: st
     n = max(len(names), 1)
     cols = min(3, n)
     lines = math.ceil(n / cols)
-    fig, axes = plt.subplots(lines, cols, figsize=(4.3 * cols, 3.1 * lines), layout="constrained", squeeze=False)
+    fig = agg_figure(figsize=(4.3 * cols, 3.1 * lines))
+    axes = fig.subplots(lines, cols, squeeze=False)
     scored = [(r, _value(r)) for r in rows if _value(r) is not None]
     values = [v for _, v in scored]
     for i, ax in enumerate(axes.flat):
@@ -114,9 +113,9 @@ def objective_vs_params(rows: Sequence[TrialRow], space: SearchSpace, metric: st
             else:
                 pad = 0.05 * (high - low) or 0.05 * abs(high) or 0.05
                 ax.set_ylim(low - pad, high + pad)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=COMPLETE, label="complete"),
-               plt.Line2D([], [], marker="o", ls="", mfc="none", color=PRUNED, label="pruned (last value)"),
-               plt.Line2D([], [], marker="*", ls="", ms=12, color=BEST, label="best trial")]
+    handles = [Line2D([], [], marker="o", ls="", color=COMPLETE, label="complete"),
+               Line2D([], [], marker="o", ls="", mfc="none", color=PRUNED, label="pruned (last value)"),
+               Line2D([], [], marker="*", ls="", ms=12, color=BEST, label="best trial")]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=9)
     fig.suptitle(f"{metric} against each hyper-parameter ({len(scored)} trials)", fontsize=12)
     return Picture(fig, "objective_vs_params", f"{metric} against each hyper-parameter")
@@ -124,13 +123,14 @@ def objective_vs_params(rows: Sequence[TrialRow], space: SearchSpace, metric: st
 
 def top_curves(rows: Sequence[TrialRow], direction: str, k: int = 5, metric: str = "val_loss") -> Picture:
     """Learning curves of the ``k`` best complete trials overlaid (validation solid, training dashed)."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    fig = agg_figure(figsize=(12, 4.2))
+    axes = fig.subplots(1, 2)
     complete = [r for r in rows if r.state == "complete" and r.value is not None and math.isfinite(r.value)
                 and r.curves.get("epoch")]
     complete.sort(key=lambda r: r.value if direction == "minimize" else -r.value)
     top = complete[:k]
     pruned = [r for r in rows if r.state == "pruned" and r.curves.get("epoch")]
-    colours = plt.cm.viridis(np.linspace(0, 0.85, max(len(top), 1)))
+    colours = colormaps["viridis"](np.linspace(0, 0.85, max(len(top), 1)))
     for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
         for r in pruned:
             if r.curves.get(f"val_{key}"):
@@ -166,7 +166,8 @@ def _nan(values: Sequence[Any]) -> list[float]:
 
 def importance(scores: Mapping[str, float] | None, evaluator: str, note: str | None = None) -> Picture:
     """Horizontal bars: each parameter's share of the objective's variation (Optuna's importance)."""
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * max(len(scores or {}), 3) + 1.2), layout="constrained")
+    fig = agg_figure(figsize=(6.5, 0.45 * max(len(scores or {}), 3) + 1.2))
+    ax = fig.subplots()
     if scores:
         items = sorted(scores.items(), key=lambda kv: kv[1])
         ax.barh([k for k, _ in items], [v for _, v in items], color=COMPLETE)
@@ -185,7 +186,8 @@ def importance(scores: Mapping[str, float] | None, evaluator: str, note: str | N
 
 def history(rows: Sequence[TrialRow], direction: str, metric: str) -> Picture:
     """The objective of every trial in order, and the best so far (pruned trials at their last value)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6), layout="constrained")
+    fig = agg_figure(figsize=(6.5, 3.6))
+    ax = fig.subplots()
     pts = [(r.number, _value(r), r.state) for r in sorted(rows, key=lambda r: r.number)]
     comp = [(n, v) for n, v, s in pts if v is not None and s == "complete"]
     prun = [(n, v) for n, v, s in pts if v is not None and s == "pruned"]
