@@ -322,6 +322,71 @@ def test_hyper_parameter_validation(make, message):
         make([Parameter(gradwise.randn(2))])
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+def _build(lib, name, kwargs):
+    param = Parameter(gradwise.zeros(1)) if lib is gradwise else torch.zeros(1, requires_grad=True)
+    return getattr(lib.optim, name)([param], **kwargs)
+
+
+def _error(lib, name, kwargs):
+    """The ValueError message ``lib.optim.name([param], **kwargs)`` raises, or None when it is accepted."""
+    try:
+        _build(lib, name, kwargs)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", {"lr": -0.1}), ("SGD", {"momentum": -0.5}), ("SGD", {"weight_decay": -1}),
+    ("Adam", {"lr": -1}), ("Adam", {"lr": NAN}), ("Adam", {"eps": -1e-8}), ("Adam", {"betas": (1.0, 0.999)}),
+    ("Adam", {"betas": (0.9, NAN)}), ("Adam", {"weight_decay": -0.1}), ("AdamW", {"lr": -1e-3}),
+    ("AdamW", {"betas": (0.9, 1.0)}), ("NAdam", {"momentum_decay": -1}), ("RAdam", {"eps": -1.0}),
+    ("Adamax", {"betas": (-0.1, 0.9)}), ("RMSprop", {"momentum": -0.1}), ("RMSprop", {"alpha": -0.5}),
+    ("RMSprop", {"eps": -1.0}), ("Adagrad", {"lr_decay": -1}), ("Adagrad", {"initial_accumulator_value": -1}),
+    ("Adagrad", {"eps": -1.0}), ("Adadelta", {"rho": 1.5}), ("Adadelta", {"lr": -1.0}), ("ASGD", {"weight_decay": -1}),
+    ("Rprop", {"etas": (1.5, 1.2)}), ("LBFGS", {"lr": -1}), ("SparseAdam", {"lr": 0.0}), ("SparseAdam", {"eps": 0.0}),
+])
+def test_invalid_hyper_parameters_get_torchs_message_and_the_valid_range(name, kwargs):
+    """Every value torch.optim refuses is refused with its message, followed by the range that is valid."""
+    theirs, ours = _error(torch, name, kwargs), _error(gradwise, name, kwargs)
+    assert theirs is not None
+    assert ours is not None and ours.startswith(theirs), (ours, theirs)
+    assert "(" in ours[len(theirs):], ours          # ... then the valid range in parentheses
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("SGD", {"momentum": 1.5}, "Invalid momentum value: 1.5 (momentum must be in [0, 1))"),
+    ("SGD", {"momentum": 1.0}, "Invalid momentum value: 1.0 (momentum must be in [0, 1))"),
+    ("SGD", {"lr": INF}, "Invalid learning rate: inf (the learning rate must be a finite number >= 0)"),
+    ("SGD", {"lr": NAN}, "Invalid learning rate: nan"),
+    ("SGD", {"dampening": -0.1}, "Invalid dampening value: -0.1 (dampening must be in [0, 1])"),
+    ("SGD", {"weight_decay": INF}, "Invalid weight_decay value: inf (weight_decay must be a finite number >= 0)"),
+    ("Adam", {"lr": INF}, "Invalid learning rate: inf"),
+    ("Adam", {"eps": INF}, "Invalid epsilon value: inf (eps must be a finite number >= 0)"),
+    ("RMSprop", {"momentum": 1.2}, "Invalid momentum value: 1.2 (momentum must be in [0, 1))"),
+    ("RMSprop", {"alpha": 1.5}, "Invalid alpha value: 1.5 (alpha must be in [0, 1])"),
+])
+def test_impossible_values_torch_lets_through_are_refused(name, kwargs, message):
+    """Values PyTorch accepts although no run can use them (the steps grow without bound or are NaN from the
+    first update): refused here, worded as PyTorch words its own refusals."""
+    assert _error(torch, name, kwargs) is None
+    ours = _error(gradwise, name, kwargs)
+    assert ours is not None and ours.startswith(message), ours
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("SGD", {"lr": 0.0}), ("SGD", {"momentum": 0.0}), ("SGD", {"momentum": 0.99, "nesterov": True}),
+    ("SGD", {"momentum": 0.9, "dampening": 1.0}), ("Adam", {"betas": (0.0, 0.0), "eps": 0.0}),
+    ("RMSprop", {"alpha": 1.0, "momentum": 0.9}), ("RMSprop", {"alpha": 0.0}), ("Adadelta", {"rho": 1.0}),
+    ("Adagrad", {"lr_decay": 0.0, "weight_decay": 0.0}),
+])
+def test_edge_values_both_accept(name, kwargs):
+    assert _error(torch, name, kwargs) is None and _error(gradwise, name, kwargs) is None
+
+
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 def test_lbfgs_default_settings_solve_rosenbrock_like_torch(line_search_fn):
     """Full default steps (20 iterations each): same evaluations, same minimum as torch."""

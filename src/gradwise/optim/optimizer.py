@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 import numbers
 import warnings
 from collections import defaultdict
@@ -409,19 +410,22 @@ class Optimizer:
         return Tensor._make(np.zeros_like(p._data))
 
     # ------------------------------------------------------------------ validation
+    # PyTorch's messages ("Invalid learning rate: -1.0") followed by the valid range.  Where PyTorch lets an
+    # impossible value through (an infinite or NaN learning rate, SGD momentum 1.5) it is refused here too:
+    # such a run can only diverge, and it is better told at construction than at the first NaN.
     @staticmethod
     def _check_lr(lr: Any, strict: bool = False) -> None:
         lr = _number("lr", lr)
-        if lr < 0.0 or (strict and lr == 0.0):
+        if not 0.0 <= lr < math.inf or (strict and lr == 0.0):
             bound = "> 0" if strict else ">= 0"
-            raise ValueError(f"Invalid learning rate: {lr} (the learning rate must be {bound})")
+            raise ValueError(f"Invalid learning rate: {lr} (the learning rate must be a finite number {bound})")
 
     @staticmethod
     def _check_eps(eps: float, strict: bool = False) -> None:
         eps = _number("eps", eps)
-        if eps < 0.0 or (strict and eps == 0.0):
+        if not 0.0 <= eps < math.inf or (strict and eps == 0.0):
             bound = "> 0" if strict else ">= 0"
-            raise ValueError(f"Invalid epsilon value: {eps} (eps must be {bound})")
+            raise ValueError(f"Invalid epsilon value: {eps} (eps must be a finite number {bound})")
 
     @staticmethod
     def _check_betas(betas: tuple[float, float]) -> None:
@@ -433,5 +437,13 @@ class Optimizer:
     @staticmethod
     def _check_non_negative(name: str, value: float) -> None:
         value = _number(name, value)
-        if value < 0.0:
-            raise ValueError(f"Invalid {name} value: {value} ({name} must be >= 0)")
+        if not 0.0 <= value < math.inf:
+            raise ValueError(f"Invalid {name} value: {value} ({name} must be a finite number >= 0)")
+
+    @staticmethod
+    def _check_fraction(name: str, value: float, closed: bool = False) -> None:
+        """``value`` in [0, 1) - or [0, 1] when ``closed`` - e.g. a momentum coefficient: at 1 or above the
+        velocity never decays and the steps grow without bound."""
+        value = _number(name, value)
+        if not (0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0):
+            raise ValueError(f"Invalid {name} value: {value} ({name} must be in [0, 1{']' if closed else ')'})")

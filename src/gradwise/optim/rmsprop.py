@@ -53,9 +53,9 @@ class RMSprop(Optimizer):
                  foreach: bool | None = None, maximize: bool = False, differentiable: bool = False) -> None:
         self._check_lr(lr)
         self._check_eps(eps)
-        self._check_non_negative("momentum", momentum)
+        self._check_fraction("momentum", momentum)
         self._check_non_negative("weight_decay", weight_decay)
-        self._check_non_negative("alpha", alpha)
+        self._check_fraction("alpha", alpha, closed=True)   # a smoothing constant: above 1 the average goes negative
         defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered, weight_decay=weight_decay,
                         capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable)
         super().__init__(params, defaults)

@@ -67,8 +67,9 @@ class SGD(Optimizer):
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None:
         self._check_lr(lr)
-        self._check_non_negative("momentum", momentum)
+        self._check_fraction("momentum", momentum)
         self._check_non_negative("weight_decay", weight_decay)
+        self._check_fraction("dampening", dampening, closed=True)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,

@@ -1,11 +1,12 @@
 """Training runs described by a TOML file: what ``gradwise train [config.toml]`` and ``gradwise lr-find`` read.
 
-A config has five sections; every key is optional and :data:`DEFAULT_CONFIG` (the embedded digits run)
-shows them with their defaults.  ``[data]`` says where the examples come from and how they are
-prepared (the lecture's first babysitting step: normalize the input, with statistics of the training
-split only), ``[model]`` which network and how it is initialised (the second step: for the activation
-that follows each layer), ``[optim]`` the solver, ``[schedule]`` the learning-rate schedule, ``[train]``
-the loop's length and stopping conditions.
+A config has five sections; every key is optional and :data:`DEFAULT_CONFIG` (the embedded digits run,
+what ``gradwise train --print-config`` prints) is the one source of the defaults: a partial file is that
+config with the keys it gives changed, and :data:`SCHEMA`'s defaults are read from it.  ``[data]`` says
+where the examples come from and how they are prepared (the lecture's first babysitting step: normalize
+the input, with statistics of the training split only), ``[model]`` which network and how it is
+initialised (the second step: for the activation that follows each layer), ``[optim]`` the solver,
+``[schedule]`` the learning-rate schedule, ``[train]`` the loop's length and stopping conditions.
 
 Every key is checked before anything runs; an error names the section, the key, the value and the
 allowed values, e.g. ``config [optim] name: 'adamm' is not one of adam, sgd, adamw, ...``.
@@ -13,9 +14,11 @@ allowed values, e.g. ``config [optim] name: 'adamm' is not one of adam, sgd, ada
 from __future__ import annotations
 
 import inspect
+import json
+import math
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,8 @@ import numpy as np
 from gradwise.train.fit import LOSSES, optimizers
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "SCHEMA", "load_config", "parse_config", "DataBundle", "build_data",
-           "build_model", "build_optimizer", "build_scheduler", "fit_kwargs"]
+           "build_model", "build_optimizer", "build_scheduler", "fit_kwargs", "logged_metrics", "RESUME_MAY_CHANGE",
+           "resume_differences"]
 
 DEFAULT_CONFIG = """\
 # gradwise train: the embedded digits run (1,797 8x8 images of handwritten digits, 10 classes).
@@ -50,7 +54,7 @@ kind = "none"              # none | step | exponential | cosine | plateau | onec
 epochs = 30
 batch_size = 64
 seed = 0
-patience = 6               # early stopping on val_loss; the best epoch's weights are restored
+patience = 6               # early stopping on val_loss (0: off); the best epoch's weights are restored
 """
 
 DATA_SOURCES = ("digits", "npz", "csv", "mnist", "image_folder")
@@ -80,7 +84,7 @@ class Key:
 
 
 def _positive(v: Any) -> str | None:
-    return None if v > 0 else "must be positive"
+    return None if math.isfinite(v) and v > 0 else "must be a finite number > 0"
 
 
 def _at_least(n: int) -> Callable[[Any], str | None]:
@@ -134,11 +138,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_lr": Key(float, None, check=_positive),
     },
     "train": {
-        "epochs": Key(int, 20, check=_at_least(1)),
+        "epochs": Key(int, 30, check=_at_least(1)),
         "batch_size": Key(int, 64, check=_at_least(1)),
         "seed": Key(int, 0),
         "loss": Key(str, "auto", ("auto", *LOSSES)),
-        "patience": Key(int, None, check=_at_least(1)),
+        "patience": Key(int, 6, check=_at_least(0)),    # 0: no early stopping
         "min_delta": Key(float, 0.0),
         "monitor": Key(str, "val_loss"),
         "restore_best_weights": Key(bool, True),
@@ -148,6 +152,25 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "checkpoint_every": Key(int, 1, check=_at_least(0)),
         "tensorboard": Key(bool, False),
     },
+}
+
+
+def _embedded_defaults() -> None:
+    """Make :data:`DEFAULT_CONFIG` the one source of the defaults: each key it sets becomes that key's default
+    in :data:`SCHEMA`, so a partial config is merged over exactly what ``--print-config`` shows."""
+    for section, values in tomllib.loads(DEFAULT_CONFIG).items():
+        for key, value in values.items():
+            SCHEMA[section][key] = replace(SCHEMA[section][key], default=value)
+
+
+_embedded_defaults()
+
+#: Keys a resumed run may change (``gradwise train CONFIG --resume CKPT``): how long and when to stop, what to
+#: log.  Every other key (data, model, solver, schedule, batch size, seed, loss) must equal the run's own
+#: ``config.json``, or the continuation would not be the run that was checkpointed.
+RESUME_MAY_CHANGE: dict[str, frozenset[str]] = {
+    "train": frozenset({"epochs", "patience", "min_delta", "restore_best_weights", "target", "time_budget",
+                        "babysit", "checkpoint_every", "tensorboard"}),
 }
 
 
@@ -234,11 +257,29 @@ def _cross_checks(cfg: Config) -> None:
         if opt[key] is not None and key not in params:
             takes = ", ".join(p for p in params if p not in ("self", "params"))
             raise ConfigError(f"config [optim] {key}: {opt['name']} has no {key} (its arguments: {takes})")
+    _check_optimizer_values(cls, opt)
     if cfg["train"]["target"]:
         for metric in cfg["train"]["target"]:
             if metric not in ("loss", "accuracy", "val_loss", "val_accuracy"):
                 raise ConfigError(f"config [train] target: {metric!r} is not one of loss, accuracy, val_loss, "
                                   "val_accuracy")
+
+
+def _check_optimizer_values(cls: type, opt: Mapping[str, Any]) -> None:
+    """Let the solver judge its hyper-parameters now, on a stand-in parameter, with PyTorch's messages and the
+    valid range (``Invalid momentum value: 1.5 ...``), before any data is loaded."""
+    from gradwise.nn import Parameter
+    from gradwise.tensor.tensor import Tensor
+
+    kwargs = {k: opt[k] for k in ("weight_decay", "momentum", "nesterov") if opt[k] is not None}
+    try:
+        cls([Parameter(Tensor(np.zeros(1, np.float32)))], lr=opt["lr"], **kwargs)
+    except (ValueError, TypeError) as err:
+        text = str(err)
+        low = text.lower()
+        key = ("lr" if "learning rate" in low else "nesterov" if "nesterov" in low else
+               next((k for k in ("weight_decay", "momentum") if k in low), "name"))
+        raise ConfigError(f"config [optim] {key}: {text}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> Config:
@@ -416,18 +457,53 @@ def loss_name(cfg: Config, data: DataBundle) -> str:
     return name
 
 
+def logged_metrics(cfg: Config, data: DataBundle) -> list[str]:
+    """The per-epoch numbers a run of this config logs (what ``[train] monitor`` and ``target`` may name):
+    ``loss`` (and ``accuracy`` for a classification loss), each with a ``val_`` twin when there is validation data."""
+    names = ["loss"] + (["accuracy"] if loss_name(cfg, data) in ("cross_entropy", "nll", "bce", "bce_with_logits")
+                        else [])
+    return names + [f"val_{n}" for n in names] if data.val is not None else names
+
+
 def fit_kwargs(cfg: Config, data: DataBundle, optimizer: Any) -> dict[str, Any]:
-    """The keyword arguments of :func:`gradwise.train.fit` that ``[train]`` and ``[schedule]`` decide."""
+    """The keyword arguments of :func:`gradwise.train.fit` that ``[train]`` and ``[schedule]`` decide.
+
+    Checks first that ``[train] monitor`` names a number the run logs (a typo such as ``"val_acc"`` would
+    otherwise fail only once training has begun)."""
     from gradwise.train.callbacks import EarlyStopping
 
     t = cfg["train"]
     steps = -(-len(data.train[0]) // t["batch_size"])
-    if data.val is None and (t["monitor"].startswith("val_") and t["patience"] is not None):
-        raise ConfigError("config [train] monitor: early stopping on 'val_*' needs validation data "
-                          "([data] val_fraction > 0), or set monitor = 'loss'")
+    logged = logged_metrics(cfg, data)
+    if t["patience"] and t["monitor"] not in logged:
+        if data.val is None and t["monitor"].startswith("val_"):
+            raise ConfigError(f"config [train] monitor: early stopping on {t['monitor']!r} needs validation data "
+                              "([data] val_fraction > 0); or set monitor = 'loss', or patience = 0 (no early stopping)")
+        raise ConfigError(f"config [train] monitor: {t['monitor']!r} is not logged by this run; it logs "
+                          f"{', '.join(logged)}")
+    for metric in t["target"] or {}:
+        if metric not in logged:
+            raise ConfigError(f"config [train] target: {metric!r} is not logged by this run; it logs "
+                              f"{', '.join(logged)}")
     stopper = EarlyStopping(monitor=t["monitor"], patience=t["patience"], min_delta=t["min_delta"],
                             restore_best_weights=t["restore_best_weights"]) if t["patience"] else None
     return dict(loss=loss_name(cfg, data), optimizer=optimizer, epochs=t["epochs"], batch_size=t["batch_size"],
                 seed=t["seed"], scheduler=build_scheduler(cfg, optimizer, steps), early_stopping=stopper,
                 target=t["target"] or None, time_budget=t["time_budget"], babysit=t["babysit"],
                 checkpoint_every=t["checkpoint_every"])
+
+
+def resume_differences(saved: Mapping[str, Any], cfg: Config) -> list[str]:
+    """What a config changes that a resumed run must keep, against the run's saved ``config.json`` (``saved``):
+    one ``"[section] key: saved -> now"`` line per key outside :data:`RESUME_MAY_CHANGE` (empty: compatible)."""
+    now = json.loads(json.dumps(dict(cfg)))    # the JSON form config.json was written in
+    out = []
+    for section, keys in SCHEMA.items():
+        for key in keys:
+            if key in RESUME_MAY_CHANGE.get(section, ()):
+                continue
+            before = (saved.get(section) or {}).get(key, keys[key].default)
+            after = now[section][key]
+            if before != after:
+                out.append(f"[{section}] {key}: {before!r} -> {after!r}")
+    return out
