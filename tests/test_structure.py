@@ -65,7 +65,7 @@ def test_no_import_circles():
 
 
 def test_only_the_core_touches_tensor_internals():
-    pattern = re.compile(r"(?<!self)\._data\b(?!\.py| import)|Tensor\._make\b|\._grad\b|\._version\b")
+    pattern = re.compile(r"(?<!self)\._data\b(?!\.py| import)|Tensor\._make\b|(?<!self)\._grad\b|\._version\b")
     offenders = []
     for path in SRC.rglob("*.py"):
         top = path.relative_to(SRC).parts[0]

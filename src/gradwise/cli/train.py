@@ -166,7 +166,7 @@ def _check_resume(path: Path, cfg, model: Any, kwargs: dict[str, Any]) -> int:
     model (names and shapes); the solver is the one that wrote the state, and the state loads; the
     schedule matches.  Each failure is a :class:`UsageError` naming the difference and what to do.
     """
-    from gradwise.train.checkpoint import load_checkpoint
+    from gradwise.train.checkpoint import load_checkpoint, scheduler_states
     from gradwise.train.config import build_optimizer
 
     if path.is_dir():
@@ -203,8 +203,9 @@ def _check_resume(path: Path, cfg, model: Any, kwargs: dict[str, Any]) -> int:
         raise UsageError(f"--resume {path}: the checkpoint's solver state does not fit {type(solver).__name__} "
                          f"on this model ({err})") from None
     schedulers = 1 if kwargs.get("scheduler") is not None else 0
-    if len(state.get("schedulers", [])) != schedulers:
-        raise UsageError(f"--resume {path}: the checkpoint has {len(state.get('schedulers', []))} learning-rate "
+    saved_schedulers = len(scheduler_states(state))
+    if saved_schedulers != schedulers:
+        raise UsageError(f"--resume {path}: the checkpoint has {saved_schedulers} learning-rate "
                          f"scheduler(s), this config {schedulers}; resume with the run's [schedule] kind")
     return int(state.get("epoch", 0))
 

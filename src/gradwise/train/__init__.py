@@ -20,8 +20,10 @@ A run with ``log_dir=RUN`` leaves::
 :class:`MLflowLogger` (``gradwise.train.MLflowLogger``, loaded on first use; needs ``mlflow``) keeps the
 run's parameters, metrics, checks, diagnosis and report in MLflow.
 """
-from gradwise.train.callbacks import (Callback, CSVLogger, EarlyStopping, JSONLinesLogger, LearningRateScheduler,
-                                      ModelCheckpoint, ProgressBar, TargetMetric, TensorBoardLogger, TimeBudget)
+from gradwise.train.callback import Callback, MonitorCallback
+from gradwise.train.callbacks import (CSVLogger, EarlyStopping, JSONLinesLogger, LearningRateScheduler, ModelCheckpoint,
+                                      ProgressBar, TargetMetric, TensorBoardLogger, TimeBudget)
+from gradwise.train.evaluate import evaluate
 from gradwise.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gradwise.train.fit import fit
 from gradwise.train.history import Check, History
@@ -30,7 +32,7 @@ from gradwise.train.trainer import Trainer
 from gradwise.train.watch import Watch, watch
 
 __all__ = [
-    "fit", "Trainer", "History", "Check", "Callback", "EarlyStopping", "TargetMetric", "TimeBudget",
+    "fit", "evaluate", "Trainer", "History", "Check", "Callback", "MonitorCallback", "EarlyStopping", "TargetMetric", "TimeBudget",
     "ModelCheckpoint", "LearningRateScheduler", "CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "ProgressBar",
     "save_checkpoint", "load_checkpoint", "CheckpointError", "lr_find", "LRFinderResult", "watch", "Watch",
     "MLflowLogger",

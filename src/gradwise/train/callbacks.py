@@ -29,12 +29,15 @@ checkpoint it writes holds every other callback's state after the epoch.
 
 Resumable callbacks return their state from ``state_dict()`` (plain values, arrays, Tensors - see
 :func:`gradwise.train.checkpoint.encode_state`) and take it back in ``load_state_dict()``; the
-checkpoint keys them by class name.
+checkpoint keys them by class name.  The base classes, :class:`Callback` and :class:`MonitorCallback`
+(one rule for "better" shared by early stopping, checkpoints and pruning), are in
+:mod:`gradwise.train.callback`.
 """
 from __future__ import annotations
 
 import contextlib
 import csv
+import inspect
 import io
 import json
 import math
@@ -47,8 +50,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import numpy as np
-
+from gradwise.train.callback import Callback, MonitorCallback, metric_mode
 from gradwise.train.checkpoint import atomic_write
 
 if TYPE_CHECKING:
@@ -58,52 +60,8 @@ __all__ = ["Callback", "EarlyStopping", "TargetMetric", "TimeBudget", "ModelChec
            "CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "ProgressBar", "metric_mode"]
 
 
-class Callback:
-    """Base class: override the hooks you need (every hook does nothing by default).
-
-    ``order`` decides when a callback runs relative to the others (ascending, default 0).
-    """
-
-    order: int = 0
-
-    def on_train_begin(self, trainer: "Trainer") -> None: ...
-    def on_epoch_begin(self, trainer: "Trainer", epoch: int) -> None: ...
-    def on_batch_begin(self, trainer: "Trainer", batch_index: int, batch: Any) -> None: ...
-    def on_after_forward(self, trainer: "Trainer", batch_index: int, outputs: Any, loss: Any) -> None: ...
-    def on_after_backward(self, trainer: "Trainer", batch_index: int) -> None: ...
-    def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None: ...
-    def on_validation_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None: ...
-    def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None: ...
-    def on_train_end(self, trainer: "Trainer") -> None: ...
-    def on_exception(self, trainer: "Trainer", exception: BaseException) -> None: ...
-
-    def state_dict(self) -> dict[str, Any]:
-        """The state to checkpoint (empty for stateless callbacks)."""
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Take back what :meth:`state_dict` returned."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-def metric_mode(name: str) -> str:
-    """``"max"`` for metrics that should grow (accuracy, AUC, F1, precision, recall, score), else ``"min"``."""
-    n = name.lower()
-    return "max" if any(s in n for s in ("acc", "auc", "f1", "precision", "recall", "score")) else "min"
-
-
-def _resolve_mode(mode: str, monitor: str, who: str) -> str:
-    if mode == "auto":
-        return metric_mode(monitor)
-    if mode not in ("min", "max"):
-        raise ValueError(f"{who}: mode {mode!r} is not one of auto, min, max")
-    return mode
-
-
 # ============================================================================= stopping conditions
-class EarlyStopping(Callback):
+class EarlyStopping(MonitorCallback):
     """Stop when ``monitor`` has not improved for ``patience`` epochs (Keras' ``EarlyStopping``).
 
     The lecture's overfitting graph: validation loss "decreases to a point and begins increasing
@@ -118,29 +76,23 @@ class EarlyStopping(Callback):
                  restore_best_weights: bool = False, baseline: float | None = None, start_from_epoch: int = 0) -> None:
         if patience < 0:
             raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
-        self.monitor, self.min_delta, self.patience = monitor, abs(float(min_delta)), int(patience)
-        self.mode = _resolve_mode(mode, monitor, "EarlyStopping")
-        self.restore_best_weights, self.baseline, self.start_from_epoch = restore_best_weights, baseline, start_from_epoch
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.best_weights: dict[str, np.ndarray] | None = None
+        super().__init__(monitor, mode, min_delta, baseline)
+        self.patience = int(patience)
+        self.restore_best_weights, self.start_from_epoch = restore_best_weights, start_from_epoch
+        self.best_weights: dict[str, Any] | None = None
         self.wait = 0
-
-    def _improved(self, value: float) -> bool:
-        reference = self.best if self.best is not None else self.baseline
-        if reference is None:
-            return True
-        return value < reference - self.min_delta if self.mode == "min" else value > reference + self.min_delta
 
     def on_train_begin(self, trainer: "Trainer") -> None:
         trainer.require_key(self.monitor, "EarlyStopping")
 
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
-        if epoch <= self.start_from_epoch or logs.get(self.monitor) is None:
+        if epoch <= self.start_from_epoch:
             return
-        value = float(logs[self.monitor])
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, epoch, 0
+        improved = self.track(epoch, logs)
+        if improved is None:
+            return
+        if improved:
+            self.wait = 0
             if self.restore_best_weights:
                 self.best_weights = trainer.engine.snapshot_weights(trainer.model)
             return
@@ -157,10 +109,11 @@ class EarlyStopping(Callback):
             trainer.echo(f"restored the weights of epoch {self.best_epoch} ({self.monitor} {self.best:.4g})")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "best_weights": self.best_weights}
+        return {**super().state_dict(), "wait": self.wait, "best_weights": self.best_weights}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        super().load_state_dict(state)
+        self.wait = state["wait"]
         self.best_weights = state.get("best_weights")
 
 
@@ -232,7 +185,7 @@ class TimeBudget(Callback):
 
 
 # ============================================================================= checkpoints and schedules
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(MonitorCallback):
     """Write resumable checkpoints: ``last.npz`` every ``every_n_epochs`` epochs and the best ones by ``monitor``.
 
     Every file is a full training checkpoint (:mod:`gradwise.train.checkpoint`: model, optimizer, schedulers,
@@ -293,13 +246,11 @@ class ModelCheckpoint(Callback):
             filename = "{epoch}-{" + monitor + ":.4f}"
         if filename is not None and save_top_k is None:
             save_top_k = 1
+        super().__init__(monitor, mode)
         self.dirpath = Path(dirpath) if dirpath is not None else None
-        self.monitor, self.mode = monitor, _resolve_mode(mode, monitor, "ModelCheckpoint")
         self.save_best, self.save_last, self.every_n_epochs = save_best, save_last, every_n_epochs
         self.filename, self.save_top_k, self.verbose = filename, save_top_k, verbose
         self.auto_insert_metric_name = auto_insert_metric_name
-        self.best: float | None = None
-        self.best_epoch: int | None = None
         self.last_path: Path | None = None
         self.best_path: Path | None = None
         self.top_k: list[dict[str, Any]] = []      # {"path", "score", "epoch"}, best first
@@ -373,12 +324,8 @@ class ModelCheckpoint(Callback):
             self.best_path = Path(self.top_k[0]["path"])
 
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
-        value = logs.get(self.monitor)
-        value = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-        improved = value is not None and (self.best is None or
-                                          (value < self.best if self.mode == "min" else value > self.best))
-        if improved:
-            self.best, self.best_epoch = value, epoch
+        value = self.monitored(logs)
+        improved = bool(self.track(epoch, logs))
         final = trainer.stop_training or epoch >= trainer.epochs
         wrote_last = self.save_last and (epoch % self.every_n_epochs == 0 or final)
         if self.save_top_k is None:                        # best.npz
@@ -417,8 +364,7 @@ class ModelCheckpoint(Callback):
             return None, []
         if k != -1 and value is None:
             return None, []
-        better = (lambda a, b: a < b) if self.mode == "min" else (lambda a, b: a > b)
-        if k != -1 and len(self.top_k) >= k and not better(value, self.top_k[-1]["score"]):
+        if k != -1 and len(self.top_k) >= k and not self.is_improvement(value, self.top_k[-1]["score"]):
             return None, []
         new: dict[str, Any] = {"path": "", "score": value, "epoch": epoch}
         entries = [e for e in self.top_k if e["epoch"] != epoch] + [new]
@@ -438,11 +384,10 @@ class ModelCheckpoint(Callback):
         return path, [Path(e["path"]) for e in dropped if e["path"] != str(path)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch,
-                "top_k": [[e["path"], e["score"], e["epoch"]] for e in self.top_k]}
+        return {**super().state_dict(), "top_k": [[e["path"], e["score"], e["epoch"]] for e in self.top_k]}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.best, self.best_epoch = state["best"], state["best_epoch"]
+        super().load_state_dict(state)
         self.top_k = [{"path": str(p), "score": None if s is None else float(s), "epoch": int(e)}
                       for p, s, e in state.get("top_k", [])]
 
@@ -458,11 +403,13 @@ def _atomic_copy(src: Path, dst: Path) -> None:
 class LearningRateScheduler(Callback):
     """Step a :mod:`gradwise.optim.lr_scheduler` scheduler from the training loop.
 
-    ``interval="epoch"`` (default) steps after every epoch, ``"step"`` after every optimizer step (for
-    ``OneCycleLR``/``CyclicLR``, chosen automatically for those).  ``ReduceLROnPlateau`` is stepped
-    with the epoch's ``monitor`` value (default ``"val_loss"``; the lecture's "decay rate" knob, used
-    when the validation loss stops improving).  The scheduler's state is checkpointed by the trainer
-    (``trainer.schedulers``), so this wrapper keeps none of its own.
+    Works with gradwise's schedulers and ``torch.optim.lr_scheduler``'s alike.  ``interval="epoch"``
+    (default) steps after every epoch, ``"step"`` after every optimizer step (chosen automatically for
+    the schedules defined per step: ``OneCycleLR``, ``CyclicLR``).  A scheduler whose ``step`` takes the
+    metric (``ReduceLROnPlateau``) is stepped with the epoch's ``monitor`` value (default
+    ``"val_loss"``; the lecture's "decay rate" knob, used when the validation loss stops improving); its
+    ``mode`` must agree with the monitor's direction.  The callback owns the scheduler's state: it is
+    checkpointed under this callback's key.
     """
 
     order = 40
@@ -470,15 +417,20 @@ class LearningRateScheduler(Callback):
 
     def __init__(self, scheduler: Any, interval: str | None = None, monitor: str = "val_loss") -> None:
         self.scheduler = scheduler
-        self.interval = interval or ("step" if type(scheduler).__name__ in self._PER_STEP else "epoch")
+        per_step = any(cls.__name__ in self._PER_STEP for cls in type(scheduler).__mro__)
+        self.interval = interval or ("step" if per_step else "epoch")
         if self.interval not in ("epoch", "step"):
             raise ValueError(f"LearningRateScheduler: interval {interval!r} is not one of epoch, step")
         self.monitor = monitor
-        self.plateau = type(scheduler).__name__ == "ReduceLROnPlateau"
+        self.plateau = _steps_with_a_metric(scheduler)
 
     def on_train_begin(self, trainer: "Trainer") -> None:
         if self.plateau:
             trainer.require_key(self.monitor, "ReduceLROnPlateau")
+            wanted, mode = metric_mode(self.monitor), getattr(self.scheduler, "mode", None)
+            if mode in ("min", "max") and mode != wanted:
+                raise ValueError(f"{type(self.scheduler).__name__}(mode={mode!r}) watches {self.monitor!r}, which "
+                                 f"should be {'maximised' if wanted == 'max' else 'minimised'}: use mode={wanted!r}")
 
     def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
         if self.interval == "step":
@@ -496,8 +448,25 @@ class LearningRateScheduler(Callback):
         else:
             self.scheduler.step()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
+
     def __repr__(self) -> str:
         return f"LearningRateScheduler({type(self.scheduler).__name__}, interval={self.interval!r})"
+
+
+def _steps_with_a_metric(scheduler: Any) -> bool:
+    """True for schedulers whose ``step`` needs the monitored value (``ReduceLROnPlateau`` in both frameworks)."""
+    try:
+        parameters = inspect.signature(scheduler.step).parameters
+    except (TypeError, ValueError):
+        return False
+    first = next(iter(parameters.values()), None)
+    return first is not None and first.name == "metrics" and first.default is inspect.Parameter.empty
 
 
 # ============================================================================= logs

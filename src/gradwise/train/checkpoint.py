@@ -241,6 +241,27 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{path}: the checkpoint refers to a missing array {err}; {hint}") from None
 
 
+# ----------------------------------------------------------------------------- what a checkpoint holds
+def scheduler_states(state: Mapping[str, Any]) -> list[Any]:
+    """The learning-rate schedulers' states in a loaded checkpoint, in the run's callback order.
+
+    Each scheduler is owned by its ``LearningRateScheduler`` callback, whose state holds it under
+    ``"scheduler"``; checkpoints written before that kept a top-level ``"schedulers"`` list.
+    """
+    if state.get("schedulers") is not None:
+        return list(state["schedulers"])
+    return [s["scheduler"] for s in state.get("callbacks", {}).values() if isinstance(s, Mapping) and "scheduler" in s]
+
+
+#: Param-group keys that learning-rate schedulers add (they say nothing about the solver).
+SCHEDULER_KEYS = frozenset({"params", "initial_lr", "max_lr", "min_lr", "base_lr", "base_momentum", "max_momentum"})
+
+
+def optimizer_signature(optimizer_state: Mapping[str, Any]) -> list[list[str]]:
+    """The hyper-parameter names of each param group: what tells one solver's state from another's."""
+    return [sorted(k for k in group if k not in SCHEDULER_KEYS) for group in optimizer_state.get("param_groups", [])]
+
+
 # ----------------------------------------------------------------------------- random streams
 def loader_generators(loaders: Iterable[Any]) -> list[Any]:
     """The distinct generators (gradwise's or PyTorch's) that decide the loaders' orders.

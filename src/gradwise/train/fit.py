@@ -250,14 +250,12 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
         cbs.append(TargetMetric(target))
     if time_budget is not None:
         cbs.append(TimeBudget(time_budget))
-    schedulers = []
     if scheduler is not None:
         if isinstance(scheduler, LearningRateScheduler):
             cbs.append(scheduler)
         else:
             if not hasattr(scheduler, "step") and callable(scheduler):
                 scheduler = scheduler(optimizer)
-            schedulers.append(scheduler)
             cbs.append(LearningRateScheduler(scheduler, monitor="val_loss" if val_loader is not None else "loss"))
     if log_dir is not None:
         for logger in (CSVLogger, JSONLinesLogger):
@@ -274,7 +272,7 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
             cbs.append(sitter)
 
     trainer = Trainer(model, optimizer, loss_fn, train_loader, val_loader, epochs=epochs, callbacks=cbs,
-                      schedulers=schedulers, metrics=_metrics(metrics, loss_fn), log_dir=log_dir, engine=engine,
+                      metrics=_metrics(metrics, loss_fn), log_dir=log_dir, engine=engine,
                       distributed=parallel)
     if resume is not None:
         trainer.load_checkpoint(resume)

@@ -31,7 +31,7 @@ import numpy as np
 
 from gradwise.engines import Engine, engine_for
 from gradwise.train import checkpoint as ckpt
-from gradwise.train.callbacks import Callback, LearningRateScheduler
+from gradwise.train.callback import Callback
 from gradwise.train.evaluate import Means, Metric, batch_metrics, batch_size_of, evaluate, split_batch
 from gradwise.train.history import Check, History
 from gradwise.train.jsonable import json_default
@@ -69,7 +69,7 @@ class Trainer:
     """
 
     def __init__(self, model: Any, optimizer: Any, loss_fn: Callable, train_loader: Any, val_loader: Any = None, *,
-                 epochs: int, callbacks: Sequence[Callback] = (), schedulers: Sequence[Any] = (),
+                 epochs: int, callbacks: Sequence[Callback] = (),
                  metrics: Mapping[str, Metric] | None = None, log_dir: str | Path | None = None,
                  is_classification: bool | None = None, engine: Engine | None = None, distributed: Any = None) -> None:
         if not isinstance(epochs, int) or epochs < 1:
@@ -81,11 +81,6 @@ class Trainer:
         self.train_loader, self.val_loader = train_loader, val_loader
         self.epochs = epochs
         self.callbacks: list[Callback] = sorted(callbacks, key=lambda cb: getattr(cb, "order", 0))
-        self.schedulers = list(schedulers)
-        for cb in self.callbacks:   # schedulers handed over inside a LearningRateScheduler callback
-            if isinstance(cb, LearningRateScheduler) and all(cb.scheduler is not s for s in self.schedulers):
-                self.schedulers.append(cb.scheduler)
-        self.scheduler = self.schedulers[0] if self.schedulers else None
         self.metrics: dict[str, Metric] = dict(metrics or {})
         self.log_dir = Path(log_dir) if log_dir is not None else None
         kind = classification_kind(loss_fn)
@@ -188,7 +183,7 @@ class Trainer:
         """Data-parallel processes stop together: when any process asks to stop, all do."""
         if self.distributed.any(self.stop_training) and not self.stop_training:
             self.stop("another process of the data-parallel run stopped")
-    def _train_step(self, batch_index: int, batch: Any, totals: "_Means") -> bool:
+    def _train_step(self, batch_index: int, batch: Any, totals: Means) -> bool:
         """Forward, loss, backward, update for one batch; False when the loss was not finite."""
         self.batch_index = batch_index
         self.sync_requested = False
@@ -367,6 +362,16 @@ class Trainer:
                               engine=self.engine, loaders=self._loaders)
 
     @property
+    def schedulers(self) -> list[Any]:
+        """The learning-rate schedulers of the run (each owned by its callback, which checkpoints it)."""
+        return [cb.scheduler for cb in self.callbacks if getattr(cb, "scheduler", None) is not None]
+
+    @property
+    def scheduler(self) -> Any:
+        """The first learning-rate scheduler, None without one."""
+        return next(iter(self.schedulers), None)
+
+    @property
     def batches_per_epoch(self) -> int | None:
         try:
             return len(self.train_loader)
@@ -415,7 +420,7 @@ class Trainer:
             "engine": self.engine.name,
             "model": self.engine.state_arrays(self.model),
             "optimizer": self.optimizer.state_dict(),
-            "schedulers": [s.state_dict() for s in self.schedulers],
+            "optimizer_class": type(self.optimizer).__name__,
             "callbacks": {key: cb.state_dict() for key, cb in self._callback_keys()},
             "rng": ckpt.capture_rng(self._generators, self.engine, self._loaders),
             "loaders": [loader.state_dict() for loader in self._stateful_loaders],
@@ -442,20 +447,28 @@ class Trainer:
             self.engine.load_state_arrays(self.model, state["model"])
         except RuntimeError as err:
             raise ValueError(f"{path}: the checkpoint does not fit this model: {err}") from None
+        saved_class = state.get("optimizer_class")
+        ours = type(self.optimizer).__name__
+        if (saved_class is not None and saved_class != ours) or \
+                ckpt.optimizer_signature(state["optimizer"]) != ckpt.optimizer_signature(self.optimizer.state_dict()):
+            raise ValueError(f"{path}: the checkpoint's optimizer state was written by "
+                             f"{saved_class or 'another solver'}, this run trains with {ours}; resume with the same "
+                             "optimizer")
         try:
             self.optimizer.load_state_dict(state["optimizer"])
         except (ValueError, KeyError) as err:
             raise ValueError(f"{path}: the checkpoint's optimizer state does not fit this optimizer "
                              f"({type(self.optimizer).__name__}): {err}") from None
-        saved_schedulers = state.get("schedulers", [])
+        saved_callbacks = state.get("callbacks", {})
+        saved_schedulers = ckpt.scheduler_states(state)
         if len(saved_schedulers) != len(self.schedulers):
             raise ValueError(f"{path}: the checkpoint has {len(saved_schedulers)} learning-rate scheduler(s), this run "
                              f"{len(self.schedulers)}; resume with the same scheduler setup")
-        for sched, s in zip(self.schedulers, saved_schedulers):
-            sched.load_state_dict(s)
+        if state.get("schedulers") is not None:   # written before callbacks owned their scheduler
+            for sched, s in zip(self.schedulers, saved_schedulers):
+                sched.load_state_dict(s)
         for loader, s in zip(self._stateful_loaders, state.get("loaders", [])):
             loader.load_state_dict(s)
-        saved_callbacks = state.get("callbacks", {})
         for key, cb in self._callback_keys():
             if key in saved_callbacks:
                 cb.load_state_dict(saved_callbacks[key])

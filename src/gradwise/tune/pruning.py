@@ -11,12 +11,9 @@ model saved for a trial is the one its objective value describes.
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from gradwise.train.callbacks import Callback
+from gradwise.train.callback import MonitorCallback
 
 if TYPE_CHECKING:
     from gradwise.train.trainer import Trainer
@@ -24,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["PruningCallback"]
 
 
-class PruningCallback(Callback):
+class PruningCallback(MonitorCallback):
     """Report ``monitor`` (``val_loss`` or ``val_accuracy``) to an Optuna trial each epoch; stop pruned runs.
 
     After training, ``pruned_at`` is the epoch at which the pruner stopped the run (None if it did not),
@@ -35,26 +32,30 @@ class PruningCallback(Callback):
     order = 20   # after the babysitter and early stopping (0), before the loggers (50)
 
     def __init__(self, trial: Any, monitor: str = "val_loss", keep_best_state: bool = True) -> None:
+        super().__init__(monitor)   # "better" by the same rule as early stopping and checkpoints
         self.trial = trial
-        self.monitor = monitor
-        self.maximize = monitor.endswith("accuracy")
         self.keep_best_state = keep_best_state
         self.pruned_at: int | None = None
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
-        self.best_state: dict[str, np.ndarray] | None = None
+        self.best_state: dict[str, Any] | None = None
+
+    @property
+    def maximize(self) -> bool:
+        return self.mode == "max"
+
+    @property
+    def best_value(self) -> float | None:
+        return self.best
 
     def on_train_begin(self, trainer: "Trainer") -> None:
         trainer.require_key(self.monitor, "tune pruning")
 
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
-        value = logs.get(self.monitor)
-        if value is None or not math.isfinite(value):
+        improved = self.track(epoch, logs)
+        if improved is None:
             return
-        if self.best_value is None or (value > self.best_value if self.maximize else value < self.best_value):
-            self.best_value, self.best_epoch = float(value), epoch
-            if self.keep_best_state:
-                self.best_state = trainer.engine.snapshot_weights(trainer.model)
+        value = self.monitored(logs)
+        if improved and self.keep_best_state:
+            self.best_state = trainer.engine.snapshot_weights(trainer.model)
         self.trial.report(float(value), step=epoch)
         if self.pruned_at is None and not trainer.stop_training and self.trial.should_prune():
             self.pruned_at = epoch
