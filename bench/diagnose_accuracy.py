@@ -49,7 +49,11 @@ from gradwise.diagnose import VERDICTS, Diagnosis, curves, read_history  # noqa:
 RUNS = ROOT / "tests" / "data" / "curve_runs"
 SETS = {"tuning": RUNS, "heldout": ROOT / "tests" / "data" / "curve_runs_heldout",
         "final": ROOT / "tests" / "data" / "curve_runs_final",
-        "fresh": ROOT / "tests" / "data" / "curve_runs_fresh"}
+        "fresh": ROOT / "tests" / "data" / "curve_runs_fresh",
+        # the generated corpus (bench/diagnose_corpus/generate.py): development families, and fresh families
+        # generated once after the method was frozen
+        "corpus_dev": ROOT / "bench" / "diagnose_corpus" / "dev",
+        "corpus_fresh": ROOT / "bench" / "diagnose_corpus" / "fresh"}
 OVERFIT_SHOWED = 0.05
 """An overfit run's true loss must end at least 5 % above its best - the diagnosis's own
 ``Thresholds.overfit_rise_relative`` ("a material loss of generalisation") and the 5 % of the stop band."""
@@ -70,7 +74,10 @@ class Result:
     true_loss: list[float] | None = None     # hidden test-set curve (overfit runs), file-indexed from first_epoch
     first_epoch: int = 0
     val_loss: list[float] | None = None
+    epochs: list[int] | None = None
     true_rise: float | None = None           # how far the hidden true loss ends above its best (labels.json)
+    verified: bool | None = None             # the corpus's own verification of the built-in cause (labels.json)
+    family: str | None = None
 
     @property
     def cause_showed(self) -> bool:
@@ -82,6 +89,8 @@ class Result:
         Such runs are scored against a label their own curves contradict; the bench reports accuracy
         with and without them.  Underfit and unrepresentative-validation causes live in the training
         curve and the validation set, which the true curve says nothing about, so they always count."""
+        if self.verified is not None:
+            return self.verified
         if self.true_rise is None:
             return True
         if self.label == "overfit":
@@ -96,10 +105,25 @@ class Result:
 
     @property
     def best_ok(self) -> bool | None:
+        """Is the diagnosis's stop epoch (where the smoothed validation trend bottoms out) in the true curve's band?"""
         if self.best_range is None:
             return None
+        stop = self.diagnosis.stop_epoch if self.diagnosis else None
+        return stop is not None and self._stop_ok(int(stop))
+
+    @property
+    def weights_ok(self) -> bool | None:
+        """Are the kept weights (``best_epoch``) good: is the true loss *of that epoch's weights* (not smoothed)
+        within min(5 %, 25 % of the later rise) of the lowest true loss of any epoch's weights?"""
+        if self.best_range is None or self.true_loss is None:
+            return None
         best = self.diagnosis.best_epoch if self.diagnosis else None
-        return best is not None and self._stop_ok(int(best))
+        if best is None:
+            return False
+        t = np.asarray(self.true_loss, dtype=float)
+        i = int(np.argmin(t))
+        band = min(0.25 * float(t[i:].max() - t[i]), 0.05 * float(t[i]))
+        return bool(t[int(best) - self.first_epoch] <= t[i] + band * (1 + 1e-9) + 1e-12)
 
     def _stop_ok(self, epoch: int) -> bool:
         """Inside the labelled range and, where the true curve is stored, inside the band itself: the range
@@ -116,13 +140,13 @@ class Result:
 
     def regret(self, epoch: int | None = None) -> float | None:
         """(true loss at ``epoch`` - its minimum) / minimum, on the 3-epoch-averaged true curve;
-        ``epoch`` defaults to the reported best epoch.  None without a stored true curve."""
+        ``epoch`` defaults to the reported stop epoch.  None without a stored true curve."""
         if self.true_loss is None:
             return None
         if epoch is None:
-            if self.diagnosis is None or self.diagnosis.best_epoch is None:
+            if self.diagnosis is None or self.diagnosis.stop_epoch is None:
                 return None
-            epoch = int(self.diagnosis.best_epoch)
+            epoch = int(self.diagnosis.stop_epoch)
         t = _smooth3(self.true_loss)
         return float((t[epoch - self.first_epoch] - t.min()) / t.min())
 
@@ -131,7 +155,7 @@ class Result:
         if self.best_range is None or self.val_loss is None:
             return None
         v = np.asarray(self.val_loss) if how == "raw" else _smooth3(self.val_loss)
-        return self._stop_ok(int(np.argmin(v)) + self.first_epoch)
+        return self._stop_ok(int(self.epochs[int(np.argmin(v))]))
 
 
 def _smooth3(x: list[float]) -> np.ndarray:
@@ -150,12 +174,14 @@ def evaluate(runs: Path = RUNS) -> list[Result]:
             d, err = curves(runs / lab["file"]), None
         except ValueError as e:
             d, err = None, str(e)
-        r = Result(name, lab["verdict"], lab.get("best_epoch_range"), d, err, true_rise=lab.get("true_rise"))
+        r = Result(name, lab["verdict"], lab.get("best_epoch_range"), d, err, true_rise=lab.get("true_rise"),
+                   verified=lab.get("verified"), family=lab.get("family"))
         if name in true:
             r.true_loss = true[name]["true_loss"]
         if r.best_range is not None:
             h = read_history(runs / lab["file"])
-            r.val_loss, r.first_epoch = list(h["val_loss"]), int(h["epoch"][0])
+            r.val_loss, r.epochs = list(h["val_loss"]), [int(e) for e in h["epoch"]]
+            r.first_epoch = int(true[name]["first_epoch"]) if name in true else r.epochs[0]
         results.append(r)
     return results
 
@@ -163,10 +189,12 @@ def evaluate(runs: Path = RUNS) -> list[Result]:
 def summary(results: list[Result]) -> dict[str, float]:
     """Verdict accuracy, overfit best-epoch accuracy (fractions), recall per class and stop-epoch regret."""
     best = [r.best_ok for r in results if r.best_ok is not None]
+    weights = [r.weights_ok for r in results if r.weights_ok is not None]
     regrets = [x for x in (r.regret() for r in results if r.best_range is not None) if x is not None]
     out: dict[str, Any] = {
         "verdict_accuracy": sum(r.verdict_ok for r in results) / len(results),
         "best_epoch_accuracy": sum(best) / len(best) if best else float("nan"),
+        "weights_accuracy": sum(weights) / len(weights) if weights else float("nan"), "weights_runs": len(weights),
         "runs": len(results), "overfit_runs": len(best),
         "recall": {v: (sum(r.verdict_ok for r in results if r.label == v), sum(r.label == v for r in results))
                    for v in VERDICTS},
@@ -224,8 +252,8 @@ def plot(results: list[Result], runs: Path, out: Path) -> None:
             ax.set_ylim(0, min(top, max(max(h["val_loss"]), max(h["loss"])) * 1.05))
         if r.best_range:
             ax.axvspan(r.best_range[0], r.best_range[1], color="g", alpha=0.2)
-        if r.diagnosis and r.diagnosis.best_epoch is not None:
-            ax.axvline(r.diagnosis.best_epoch, color="k", lw=0.6, ls=":")
+        if r.diagnosis and r.diagnosis.stop_epoch is not None:
+            ax.axvline(r.diagnosis.stop_epoch, color="k", lw=0.6, ls=":")
         got = SHORT[r.diagnosis.verdict] if r.diagnosis else "error"
         ax.set_title(f"{r.name}\n{SHORT[r.label]} -> {got}", fontsize=7, color="k" if r.verdict_ok else "r")
         ax.tick_params(labelsize=5)
@@ -242,8 +270,10 @@ def report(name: str, runs: Path, verbose: bool) -> tuple[list[Result], dict[str
     print(f"=== {name}: {runs.relative_to(ROOT) if runs.is_relative_to(ROOT) else runs}")
     print(confusion_table(results))
     print(f"verdicts right:    {s['verdict_accuracy']:.1%} of {s['runs']} runs")
-    print(f"best epoch right:  {s['best_epoch_accuracy']:.1%} of {s['overfit_runs']} overfit runs "
+    print(f"stop epoch right:  {s['best_epoch_accuracy']:.1%} of {s['overfit_runs']} overfit runs "
           "(inside the band of the hidden true curve: <= min(5 %, 25 % of the later rise) above its best)")
+    print(f"kept weights right: {s['weights_accuracy']:.1%} of {s['weights_runs']} overfit runs (best_epoch's own true "
+          "loss within that band of the best weights')")
     if s["not_shown"]:
         print(f"runs whose built-in cause showed in the hidden true curve: {s['shown_runs']} "
               f"(left out: {', '.join(s['not_shown'])})")
@@ -256,7 +286,7 @@ def report(name: str, runs: Path, verbose: bool) -> tuple[list[Result], dict[str
         for r in results:
             if not r.verdict_ok or r.best_ok is False:
                 got = r.diagnosis.verdict if r.diagnosis else f"error: {r.error}"
-                best = r.diagnosis.best_epoch if r.diagnosis else None
+                best = r.diagnosis.stop_epoch if r.diagnosis else None
                 reg = r.regret()
                 print(f"  {r.name:28s} label {r.label:28s} got {got:28s} best {best} range {r.best_range}"
                       + (f" regret {reg:.1%}" if reg is not None else ""))

@@ -96,23 +96,26 @@ def test_overfit_best_epoch_is_the_validation_minimum() -> None:
     assert any(f"epoch {d.best_epoch}" in a for a in d.advice)
 
 
-def test_best_epoch_resists_a_single_noise_dip() -> None:
+def test_stop_epoch_resists_a_single_noise_dip_and_best_epoch_keeps_the_raw_minimum() -> None:
+    """One absurdly low validation value late in the run: the stop epoch (the smoothed trend's bottom) ignores it;
+    the best epoch - the weights to keep - is the raw minimum, as a best-only checkpoint keeps it."""
     h = synthetic("overfit")
-    h["val_loss"][45] = 0.05          # one absurdly low validation value late in the run
+    h["val_loss"][45] = 0.05
     d = curves(h)
-    assert d.verdict == "overfit" and d.best_epoch < 35
+    assert d.verdict == "overfit" and d.stop_epoch < 35
+    assert d.best_epoch == 46 == h["epoch"][45]
 
 
-def test_best_epoch_of_a_sharp_early_minimum_is_exact() -> None:
+def test_stop_epoch_of_a_sharp_early_minimum_is_exact() -> None:
     """A V that bottoms out at epoch 3 of 120 and climbs steeply: no wide window may blur it."""
     e = np.arange(120)
     t = _decay(120, 1.5, 0.01, 5)
     v = 0.6 + 0.5 * np.abs(e - 2) ** 0.8 / 10 + _noise(120, 0.003, 3)
     d = curves({"epoch": list(range(1, 121)), "loss": t.tolist(), "val_loss": v.tolist()})
-    assert d.verdict == "overfit" and abs(d.best_epoch - 3) <= 1
+    assert d.verdict == "overfit" and abs(d.stop_epoch - 3) <= 1 and abs(d.best_epoch - 3) <= 1
 
 
-def test_best_epoch_of_a_noisy_curve_follows_the_trend_not_a_noise_dip() -> None:
+def test_stop_epoch_of_a_noisy_curve_follows_the_trend_not_a_noise_dip() -> None:
     """A shallow parabola with noise 10x its epoch-to-epoch change: the smoothed minimum is near the
     trend's (epoch 40), where the fixed 3-epoch median picked whichever dip was deepest."""
     n = 150
@@ -122,7 +125,8 @@ def test_best_epoch_of_a_noisy_curve_follows_the_trend_not_a_noise_dip() -> None
     for seed in range(5):
         v = 0.5 + 0.4 * ((e - 39) / n) ** 2 + _noise(n, 0.02, 10 + seed)
         d = curves({"epoch": list(range(1, n + 1)), "loss": t.tolist(), "val_loss": v.tolist()})
-        misses.append(abs(d.best_epoch - 40))
+        misses.append(abs(d.stop_epoch - 40))
+        assert d.best_epoch == int(np.argmin(v)) + 1       # the kept weights: the raw minimum
     assert np.median(misses) <= 12, misses
 
 
@@ -172,7 +176,7 @@ def test_a_gap_small_for_the_loss_level_is_not_an_unrepresentative_training_set(
     assert d.verdict == "underfit", (d.verdict, d.evidence)
 
 
-def test_best_epoch_of_a_noisy_curve_that_bottoms_out_at_once_is_at_the_bend() -> None:
+def test_stop_epoch_of_a_noisy_curve_that_bottoms_out_at_once_is_at_the_bend() -> None:
     """Validation drops for three epochs (trend minimum at epoch ~3), then climbs by less than the noise over
     the next 20 and stays up (tests/data/curve_runs_final var_overfit_5): the wide window cross-validation
     picks there, extrapolated to the first epoch, put the minimum at epoch 0, before the bend."""
@@ -183,13 +187,14 @@ def test_best_epoch_of_a_noisy_curve_that_bottoms_out_at_once_is_at_the_bend() -
     for seed in range(8):
         v = 1.6 + 0.4 * np.exp(-e / 0.7) + 0.16 * (1 - np.exp(-e / 10)) + _noise(n, 0.05, 20 + seed)
         d = curves({"epoch": list(range(n)), "loss": t.tolist(), "val_loss": v.tolist()})
-        hits.append(d.best_epoch)
+        hits.append(d.stop_epoch)
     assert min(hits) >= 2 and np.median(hits) <= 8, hits
 
-def test_best_epoch_uses_the_files_numbering() -> None:
+def test_best_and_stop_epochs_use_the_files_numbering() -> None:
     h = synthetic("overfit")
     shifted = dict(h, epoch=[e + 99 for e in h["epoch"]])
     assert curves(shifted).best_epoch == curves(h).best_epoch + 99
+    assert curves(shifted).stop_epoch == curves(h).stop_epoch + 99
 
 
 def test_without_validation_underfit_is_still_diagnosed() -> None:

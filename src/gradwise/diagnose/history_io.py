@@ -45,19 +45,23 @@ from typing import Any
 EPOCH_NAMES = ("epoch", "epochs")
 TRAIN_LOSS_NAMES = (
     "loss", "train_loss_epoch", "train_loss", "training_loss", "train/loss", "loss/train", "train/epoch_loss",
-    "epoch_loss", "loss_epoch", "train_epoch_loss", "trn_loss", "train_loss_step", "loss_step",
+    "loss/training", "training/loss", "train/loss_epoch", "loss_train", "train_epoch_loss", "epoch_loss",
+    "loss_epoch", "trn_loss", "train_loss_step", "loss_step", "train/loss_step",
 )
 VAL_LOSS_NAMES = (
-    "val_loss", "val_loss_epoch", "validation_loss", "valid_loss", "val/loss", "loss/val", "loss/validation",
-    "validation/loss", "validation/epoch_loss", "val_epoch_loss", "eval_loss", "val_loss_step",
+    "val_loss", "val_loss_epoch", "validation_loss", "valid_loss", "val/loss", "loss/val", "loss/valid",
+    "loss/validation", "validation/loss", "valid/loss", "validation/epoch_loss", "val/epoch_loss", "val/loss_epoch",
+    "loss_val", "loss_valid", "val_epoch_loss", "valid_epoch_loss", "eval_loss", "eval/loss", "loss/eval",
+    "val_loss_step",
 )
 ACCURACY_NAMES = (
     "accuracy", "acc", "train_acc_epoch", "train_accuracy_epoch", "train_acc", "train_accuracy", "train/accuracy",
-    "accuracy/train", "train/epoch_accuracy", "epoch_accuracy",
+    "train/acc", "accuracy/train", "acc/train", "train/epoch_accuracy", "epoch_accuracy",
 )
 VAL_ACCURACY_NAMES = (
-    "val_accuracy", "val_acc", "val_acc_epoch", "val_accuracy_epoch", "validation_accuracy", "val/accuracy",
-    "accuracy/val", "accuracy/validation", "validation/accuracy", "validation/epoch_accuracy",
+    "val_accuracy", "val_acc", "val_acc_epoch", "val_accuracy_epoch", "validation_accuracy", "valid_accuracy",
+    "valid_acc", "val/accuracy", "val/acc", "accuracy/val", "acc/val", "accuracy/valid", "accuracy/validation",
+    "validation/accuracy", "validation/epoch_accuracy",
 )
 #: canonical key of :class:`LossHistory` -> accepted source names
 QUANTITIES: dict[str, tuple[str, ...]] = {
@@ -156,20 +160,79 @@ def history_from_object(obj: Any, source: str = "history") -> LossHistory:
 
 # ----------------------------------------------------------------------------- formats
 def _read_directory(d: Path) -> LossHistory:
-    events = sorted(f for f in d.rglob("*") if f.is_file() and "tfevents" in f.name)
-    if events:
-        return _read_tensorboard(events, str(d))
-    for candidate in ("metrics.csv", "history.csv", "history.jsonl", "training.log", "log.csv"):
-        hits = sorted(d.rglob(candidate))
-        if len(hits) > 1:
-            listing = ", ".join(str(h.relative_to(d)) for h in hits)
-            raise ValueError(f"{d}: several histories found ({listing}); pass the one to diagnose")
-        if hits:
-            f = hits[0]
-            return _read_jsonl(f) if f.suffix == ".jsonl" else _read_csv(f)
-    raise ValueError(
-        f"{d}: no history found in this directory; expected TensorBoard event files (*tfevents*), "
-        "a Lightning metrics.csv, or a gradwise history.csv/history.jsonl")
+    runs = _find_runs(d)
+    if not runs:
+        raise ValueError(
+            f"{d}: no history found in this directory; expected TensorBoard event files (*tfevents*), "
+            "a Lightning metrics.csv, a gradwise history.csv/history.jsonl, or CSV histories")
+    if len(runs) > 1:
+        listing = ", ".join(name for name, _, _ in runs)
+        raise ValueError(f"{d}: several runs found ({listing}); pass the one to diagnose, or diagnose them all "
+                         "as a table with read_histories() / `gradwise diagnose DIR`")
+    return _read_run(*runs[0][1:])
+
+
+def _read_run(target: Path, kind: str) -> LossHistory:
+    if kind == "tensorboard":
+        events = sorted(f for f in target.rglob("*") if f.is_file() and "tfevents" in f.name)
+        return _read_tensorboard(events, str(target))
+    return read_history(target)
+
+
+#: directories that hold one split of a TensorBoard run (Keras' train/ and validation/ layout)
+_SPLIT_DIRS = {"train", "training", "validation", "val", "valid", "eval", "test"}
+#: files of a gradwise run directory that are not epoch histories
+_NOT_HISTORIES = {"steps.csv", "steps.jsonl", "checks.jsonl", "hparams.yaml", "run.json"}
+
+
+def _find_runs(d: Path) -> list[tuple[str, Path, str]]:
+    """The runs under ``d`` as (name relative to ``d``, path, "tensorboard" | "file"), sorted by name.
+
+    A TensorBoard run is a directory of event files together with its Keras-style split directories
+    (``train/``, ``validation/``) and ``SummaryWriter.add_scalars`` sub-directories; a directory holding a
+    gradwise ``history.csv`` (or ``history.jsonl``) or a Lightning ``metrics.csv`` is one run; any other
+    ``*.csv`` / ``*.jsonl`` file, or a ``*.log`` file whose header names an epoch column (Keras' CSVLogger
+    writes ``training.log``), is a run of its own."""
+    def rel(p: Path) -> str:
+        return "." if p == d else p.relative_to(d).as_posix()
+
+    files = sorted(f for f in d.rglob("*") if f.is_file())
+    event_dirs = sorted({f.parent for f in files if "tfevents" in f.name})
+    roots: set[Path] = set()
+    for ed in event_dirs:
+        root = ed
+        if ed != d and (ed.name.lower() in _SPLIT_DIRS or (ed.parent in event_dirs and "_" in ed.name)):
+            root = ed.parent
+        roots.add(root)
+    # a split directory directly under a root with events of its own belongs to that root
+    roots = {r for r in roots if not any(r != o and r.is_relative_to(o) and r.parent == o for o in roots)}
+    runs: list[tuple[str, Path, str]] = [(rel(r), r, "tensorboard") for r in roots]
+    taken = set(roots)
+    for folder in sorted({f.parent for f in files}):
+        if any(folder == t or folder.is_relative_to(t) for t in taken):
+            continue
+        names = {f.name for f in files if f.parent == folder}
+        for one in ("history.csv", "history.jsonl", "metrics.csv"):
+            if one in names:
+                runs.append((rel(folder), folder / one, "file"))
+                break
+        else:
+            for f in sorted(f for f in files if f.parent == folder):
+                if f.name in _NOT_HISTORIES or "tfevents" in f.name:
+                    continue
+                suffix = f.suffix.lower()
+                if suffix in (".csv", ".jsonl", ".ndjson") or (suffix == ".log" and _looks_like_csv_log(f)):
+                    runs.append((rel(f), f, "file"))
+    return sorted(runs)
+
+
+def _looks_like_csv_log(f: Path) -> bool:
+    try:
+        with f.open(errors="replace") as fh:
+            head = fh.readline().lower()
+    except OSError:
+        return False
+    return "," in head and "epoch" in head
 
 
 def _read_csv(p: Path) -> LossHistory:
@@ -189,7 +252,36 @@ def _read_csv(p: Path) -> LossHistory:
                 rows.append({h: _parse_cell(c) for h, c in zip(header, cells)})
     except UnicodeDecodeError as err:
         raise ValueError(f"{p}: not a text CSV file ({err})") from None
+    if _row_split(header, rows):
+        rows = [_unpad(r, header, p) for r in rows]
     return _from_rows(rows, header, str(p))
+
+
+def _row_split(header: list[str], rows: list[dict[str, Any]]) -> bool:
+    """Lightning's CSVLogger layout: a ``step`` column and the training and validation losses on separate rows
+    (``metrics.csv`` re-saved by pandas pads the other cells with NaN instead of leaving them empty)."""
+    if _find(header, ("step",)) is None:
+        return False
+    t, v = _find(header, TRAIN_LOSS_NAMES), _find(header, VAL_LOSS_NAMES)
+    if t is None or v is None:
+        return False
+
+    def finite(x: Any) -> bool:
+        return isinstance(x, float) and math.isfinite(x)
+
+    return not any(finite(r.get(t)) and finite(r.get(v)) for r in rows)
+
+
+def _unpad(row: dict[str, Any], header: list[str], p: Path) -> dict[str, Any]:
+    """NaN cells of a row-split file are padding (empty), unless every metric of the row is NaN: then the
+    logged value itself was NaN - a diverged run, which is an error as everywhere else."""
+    meta = {_find(header, EPOCH_NAMES), _find(header, ("step",))}
+    metrics = [c for c in header if c not in meta and row.get(c) is not None]
+    if metrics and all(isinstance(row[c], float) and math.isnan(row[c]) for c in metrics):
+        e = row.get(_find(header, EPOCH_NAMES) or "epoch")
+        raise ValueError(f"{p}: every value logged at epoch {_fmt_epoch(e)}, step {row.get('step')} is NaN "
+                         f"({', '.join(metrics)}) - the run diverged or logged a broken value")
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
 def _parse_cell(cell: str) -> float | str | None:
@@ -258,16 +350,16 @@ def _read_tensorboard(files: list[Path], source: str) -> LossHistory:
             acc.Reload()
         except Exception as err:   # corrupt event files raise assorted errors deep inside tensorboard
             raise ValueError(f"{target}: cannot read TensorBoard events ({err})") from None
-        prefix = "" if run_dir == root else run_dir.relative_to(root).as_posix() + "/"
+        sub = "" if run_dir == root else run_dir.relative_to(root).as_posix()
         tags = acc.Tags()
         for tag in tags.get("scalars", []):
             for ev in acc.Scalars(tag):
-                points.setdefault(prefix + tag, {}).setdefault(ev.step, []).append(float(ev.value))
+                points.setdefault(_tag_name(sub, tag), {}).setdefault(ev.step, []).append(float(ev.value))
         for tag in tags.get("tensors", []):   # TF2 / Keras write scalars as rank-0 tensors
             for ev in acc.Tensors(tag):
                 value = tensor_util.make_ndarray(ev.tensor_proto)
                 if value.size == 1:
-                    points.setdefault(prefix + tag, {}).setdefault(ev.step, []).append(float(value.reshape(())))
+                    points.setdefault(_tag_name(sub, tag), {}).setdefault(ev.step, []).append(float(value.reshape(())))
     if not points:
         raise ValueError(f"{source}: the TensorBoard events hold no scalar values")
     epoch_tag = next((t for t in points if t.rsplit("/", 1)[-1].lower() == "epoch"), None)
@@ -280,6 +372,19 @@ def _read_tensorboard(files: list[Path], source: str) -> LossHistory:
     rows = [{"epoch": step_to_epoch.get(step, step), tag: v}
             for tag in tags for step, values in sorted(points[tag].items()) for v in values]
     return _from_rows(rows, ["epoch", *sorted(tags)], source)
+
+
+def _tag_name(sub: str, tag: str) -> str:
+    """A scalar's name: ``<run sub-directory>/<tag>``, except for ``SummaryWriter.add_scalars(main, {key: ...})``,
+    which writes ``main`` into a sub-directory ``<main with / as _>_<key>``: that reads as ``main/key``
+    (``add_scalars("loss", {"train": .., "val": ..})`` -> ``loss/train``, ``loss/val``)."""
+    if not sub:
+        return tag
+    last = sub.rsplit("/", 1)[-1]
+    main = tag.replace("/", "_")
+    if last.startswith(main + "_") and len(last) > len(main) + 1:
+        return tag + "/" + last[len(main) + 1:]
+    return sub + "/" + tag
 
 
 def _steps_to_validation_steps(points: Mapping[str, Mapping[float, list[float]]], tags: list[str]) -> dict:
@@ -331,9 +436,16 @@ def _from_records(records: list[Mapping[str, Any]], source: str) -> LossHistory:
     return _from_rows(rows, keys, source)
 
 
+def _norm(name: str) -> str:
+    """Case, spaces, dashes and dots do not matter: ``Loss/Val``, ``val-loss`` and ``val.loss`` match ``val_loss``."""
+    return name.strip().lower().replace(" ", "_").replace("-", "_").replace(".", "_")
+
+
 def _find(columns: Iterable[str], names: tuple[str, ...]) -> str | None:
-    by_lower = {c.lower(): c for c in columns}
-    return next((by_lower[n] for n in names if n in by_lower), None)
+    by_norm: dict[str, str] = {}
+    for c in columns:
+        by_norm.setdefault(_norm(c), c)
+    return next((by_norm[_norm(n)] for n in names if _norm(n) in by_norm), None)
 
 
 def _from_rows(rows: list[Row], columns: list[str], source: str) -> LossHistory:
@@ -411,3 +523,31 @@ def _is_value(v: Any) -> bool:
 
 def _fmt_epoch(e: Any) -> str:
     return str(int(e)) if isinstance(e, float) and e.is_integer() else str(e)
+
+
+def read_histories(path: str | Path, errors: str = "raise") -> list[tuple[str, LossHistory | Exception]]:
+    """Every run under ``path`` as (name, history), for a table of runs; a file gives one pair.
+
+    ``errors="keep"`` puts a run's reading error in place of its history instead of raising, so one broken
+    file does not hide the other runs.  Raises ``ValueError`` if ``path`` holds no history at all."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    targets = [(p.name, p, "file")] if not p.is_dir() else _find_runs(p)
+    if not targets:
+        raise ValueError(f"{p}: no history found in this directory (TensorBoard event files, metrics.csv, "
+                         "history.csv/.jsonl or other CSV histories)")
+    out: list[tuple[str, LossHistory | Exception]] = []
+    for name, target, kind in targets:
+        try:
+            out.append((name, _read_run(target, kind)))
+        except (ValueError, OSError, ImportError) as err:
+            if errors == "raise":
+                raise
+            out.append((name, err))
+    return out
+
+
+def find_runs(d: str | Path) -> list[tuple[str, Path]]:
+    """The runs under directory ``d`` as (name, path) - see :func:`read_histories`."""
+    return [(name, target) for name, target, _ in _find_runs(Path(d))]

@@ -1,0 +1,106 @@
+"""Loading every labelled run (the older tests/data/curve_runs* sets and this corpus) with its features.
+
+A run is a :class:`Run`: its set, generating family, label, whether its cause was verified, the history, the
+hidden true curve (where stored), and - once :func:`featurise` ran - the features and the rule cascade's reading.
+Families of the older sets are their data worlds (``old_digits``, ``old_digits_cnn``, ``old_blobs`` ...), so
+that leaving one family out leaves out every seed and recipe of that world.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from gradwise.diagnose import read_history  # noqa: E402
+from gradwise.diagnose.curves import check  # noqa: E402
+from gradwise.diagnose.features import Features, measure  # noqa: E402
+from gradwise.diagnose.rules import Reading, apply_rules  # noqa: E402
+from gradwise.diagnose.thresholds import Thresholds  # noqa: E402
+
+OLD_SETS = {"tuning": ROOT / "tests/data/curve_runs", "heldout": ROOT / "tests/data/curve_runs_heldout",
+            "final": ROOT / "tests/data/curve_runs_final", "fresh_old": ROOT / "tests/data/curve_runs_fresh"}
+CORPUS_SETS = {"dev": HERE / "dev", "fresh": HERE / "fresh"}
+OVERFIT_SHOWED, NOT_OVERFIT_BROKEN = 0.05, 0.10
+
+
+@dataclass
+class Run:
+    set: str
+    name: str
+    family: str
+    label: str
+    verified: bool
+    path: Path
+    best_range: list[int] | None = None
+    true_loss: list[float] | None = None
+    first_epoch: int = 0
+    history: Any = None
+    features: Features | None = None
+    reading: Reading | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_set(name: str) -> list[Run]:
+    """The labelled runs of one set (``tuning``, ``heldout``, ``final``, ``fresh_old``, ``dev``, ``fresh``)."""
+    d = OLD_SETS.get(name) or CORPUS_SETS[name]
+    labels = json.loads((d / "labels.json").read_text())
+    tp = d / "true_loss.json"
+    true = json.loads(tp.read_text()) if tp.exists() else {}
+    runs = []
+    for k, lab in labels.items():
+        if name in OLD_SETS:
+            spec = lab.get("spec", {})
+            family = "old_" + spec.get("data", "?") + ("_cnn" if spec.get("arch") == "cnn" else "")
+            rise = lab.get("true_rise")
+            ok = True
+            if rise is not None and lab["verdict"] == "overfit":
+                ok = rise >= OVERFIT_SHOWED
+            elif rise is not None and lab["verdict"] in ("good_fit", "unrepresentative_train"):
+                ok = rise < NOT_OVERFIT_BROKEN
+        else:
+            family, ok = lab["family"], bool(lab["verified"])
+        r = Run(name, k, family, lab["verdict"], ok, d / lab["file"], lab.get("best_epoch_range"), extra=lab)
+        if k in true:
+            r.true_loss, r.first_epoch = true[k]["true_loss"], true[k]["first_epoch"]
+        runs.append(r)
+    return runs
+
+
+def featurise(runs: list[Run], th: Thresholds | None = None) -> list[Run]:
+    """Read every run's history and measure it (errors are kept on the run, not raised)."""
+    th = th or Thresholds()
+    for r in runs:
+        try:
+            h = read_history(r.path)
+            check(h, th)
+            r.history = h
+            r.features = measure(h, th)
+            r.reading = apply_rules(h, r.features, th)
+        except (ValueError, OSError) as err:
+            r.error = str(err)
+    return runs
+
+
+def mean3(x: Any) -> np.ndarray:
+    return np.convolve(np.pad(np.asarray(x, float), 1, mode="edge"), np.ones(3) / 3, mode="valid")
+
+
+def stop_ok(r: Run, epoch: int) -> bool:
+    """Is stopping at (file-numbered) ``epoch`` inside the band of the hidden true curve (bench's rule)?"""
+    if r.best_range is None or not r.best_range[0] <= epoch <= r.best_range[1]:
+        return False
+    if r.true_loss is None:
+        return True
+    t = mean3(r.true_loss)
+    i = int(np.argmin(t))
+    band = min(0.25 * float(t[i:].max() - t[i]), 0.05 * float(t[i]))
+    return bool(t[epoch - r.first_epoch] <= t[i] + band * (1 + 1e-9) + 5e-4 * t[i])

@@ -1,0 +1,246 @@
+"""Choose the diagnosis method by grouped cross-validation (leave one generating family out), then fit the
+chosen scorer on all development runs and write src/gradwise/diagnose/scorer.json.
+
+Development runs: the older sets tests/data/curve_runs* (families = their data worlds) and this corpus's
+``dev`` set (families = DEV_FAMILIES of generate.py).  Scored on runs whose cause was verified.  For every
+held-out family the scorer is fitted on all the other families' runs; the candidates are
+
+* ``rules``        - the threshold cascade alone (confidence from the scorer),
+* ``model``        - the logistic scorer's most probable verdict,
+* ``override@m``   - the cascade unless the scorer prefers another verdict by >= m probability,
+
+for several L2 strengths, with and without the cascade's verdict as an input.  The confidence calibration
+(Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
+predictions of the chosen configuration - never on the runs they are then reported on.
+
+    python bench/diagnose_corpus/select_method.py [--write] [--report FILE.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from corpus import OLD_SETS, Run, featurise, load_set  # noqa: E402
+
+from gradwise.diagnose import scorer  # noqa: E402
+from gradwise.diagnose.thresholds import VERDICTS  # noqa: E402
+
+INPUTS = [
+    {"name": "train_improvement", "lo": -1.0, "hi": 1.0},
+    {"name": "train_tail_share", "lo": -1.0, "hi": 2.0},
+    {"name": "train_tail_rel", "lo": -1.0, "hi": 5.0, "slog": True},
+    {"name": "train_noise", "lo": 0.0, "hi": 1.0, "log_eps": 1e-3},
+    {"name": "val_improvement", "lo": -2.0, "hi": 1.0},
+    {"name": "val_tail_share", "lo": -3.0, "hi": 2.0},
+    {"name": "val_tail_rel", "lo": -3.0, "hi": 5.0, "slog": True},
+    {"name": "val_rise", "lo": -1.0, "hi": 5.0, "slog": True},
+    {"name": "val_rise_range", "lo": -1.0, "hi": 2.0},
+    {"name": "val_rise_z", "lo": -20.0, "hi": 200.0, "slog": True},
+    {"name": "best_position", "lo": 0.0, "hi": 1.0},
+    {"name": "train_fall_after_best", "lo": -1.0, "hi": 2.0},
+    {"name": "val_noise", "lo": 0.0, "hi": 2.0, "log_eps": 1e-3},
+    {"name": "val_noise_level", "lo": 0.0, "hi": 50.0, "log_eps": 1e-3},
+    {"name": "val_below_fraction", "lo": 0.0, "hi": 1.0},
+    {"name": "val_below_margin", "lo": -5.0, "hi": 1.0},
+    {"name": "val_below_range", "lo": -2.0, "hi": 2.0},
+    {"name": "gap", "lo": -2.0, "hi": 2.0},
+    {"name": "gap_relative", "lo": -5.0, "hi": 1.0},
+    {"name": "noise_ratio", "lo": 0.0, "hi": 1000.0, "log_eps": 0.1},
+    {"name": "log_epochs", "lo": 0.0, "hi": 10.0},
+    {"name": "gap_log", "lo": -5.0, "hi": 15.0},
+    {"name": "val_lost_share", "lo": -1.0, "hi": 5.0, "slog": True},
+    {"name": "train_log_ratio", "lo": -8.0, "hi": 1.0},
+]
+
+
+def raw_matrix(runs: list[Run]) -> np.ndarray:
+    return np.array([[scorer.transform(scorer.derived(r.features)[s["name"]], s) for s in INPUTS] for r in runs])
+
+
+def fit_model(runs: list[Run], c: float, onehot: bool) -> dict:
+    """Multinomial logistic regression (scikit-learn, development only) -> the scorer's JSON dict."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = raw_matrix(runs)
+    mean, scale = x.mean(0), x.std(0) + 1e-9
+    z = (x - mean) / scale
+    if onehot:
+        z = np.hstack([z, np.array([[1.0 if r.reading.verdict == v else 0.0 for v in VERDICTS] for r in runs])])
+    y = np.array([VERDICTS.index(r.label) for r in runs])
+    lr = LogisticRegression(C=c, max_iter=5000)
+    lr.fit(z, y)
+    coef = np.zeros((len(VERDICTS), z.shape[1]))
+    icpt = np.zeros(len(VERDICTS))
+    coef[lr.classes_] = lr.coef_
+    icpt[lr.classes_] = lr.intercept_
+    icpt[[i for i in range(len(VERDICTS)) if i not in lr.classes_]] = -30.0
+    return {"classes": list(VERDICTS), "inputs": INPUTS, "mean": mean.tolist(), "scale": scale.tolist(),
+            "rule_onehot": onehot, "coef": coef.tolist(), "intercept": icpt.tolist(), "temperature": 1.0}
+
+
+def predict(model: dict, r: Run, policy: str, margin: float) -> tuple[str, dict[str, float]]:
+    m = dict(model, policy=policy, override_margin=margin, calibration={})
+    verdict, _, _, probs = scorer.decide(r.features, r.reading, m)
+    return verdict, probs
+
+
+def lofo(runs: list[Run], c: float, onehot: bool) -> dict[str, dict]:
+    """Leave-one-family-out: for each run, the scorer fitted without its family -> its probabilities."""
+    out: dict[str, dict] = {}
+    for fam in sorted({r.family for r in runs}):
+        train = [r for r in runs if r.family != fam and r.verified]
+        model = fit_model(train, c, onehot)
+        for r in runs:
+            if r.family == fam:
+                out[r.set + "/" + r.name] = {"model": model}
+    return out
+
+
+def evaluate(runs: list[Run], models: dict[str, dict], policy: str, margin: float) -> list[tuple[Run, str, dict]]:
+    res = []
+    for r in runs:
+        v, p = predict(models[r.set + "/" + r.name]["model"], r, policy, margin)
+        res.append((r, v, p))
+    return res
+
+
+def accuracy(res: list[tuple[Run, str, dict]], verified_only: bool = True) -> float:
+    rs = [(r, v) for r, v, _ in res if r.verified or not verified_only]
+    return sum(v == r.label for r, v in rs) / max(len(rs), 1)
+
+
+def per_family(res: list[tuple[Run, str, dict]]) -> dict[str, tuple[int, int]]:
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r, v, _ in res:
+        if r.verified:
+            out[r.family][0] += v == r.label
+            out[r.family][1] += 1
+    return {k: (a, b) for k, (a, b) in sorted(out.items())}
+
+
+def fit_calibration(res: list[tuple[Run, str, dict]]) -> dict[str, float]:
+    """Platt scaling: P(right) = sigmoid(a logit(p_verdict) + b), fitted on cross-validated predictions."""
+    from sklearn.linear_model import LogisticRegression
+
+    rs = [(r, v, p) for r, v, p in res if r.verified]
+    x = np.array([[math.log(min(max(p[v], 1e-6), 1 - 1e-6) / (1 - min(max(p[v], 1e-6), 1 - 1e-6)))] for _, v, p in rs])
+    y = np.array([int(v == r.label) for r, v, _ in rs])
+    lr = LogisticRegression(C=100.0).fit(x, y)
+    return {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
+
+
+def reliability(res: list[tuple[Run, str, dict]], cal: dict[str, float]) -> list[dict]:
+    bins = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01)]
+    rows = []
+    for lo, hi in bins:
+        sel = [(r, v, p) for r, v, p in res if r.verified and lo <= scorer.calibrate(p[v], cal) < hi]
+        if sel:
+            rows.append({"bin": f"[{lo:.2f}, {min(hi, 1):.2f})", "n": len(sel),
+                         "right": sum(v == r.label for r, v, _ in sel),
+                         "mean_confidence": round(float(np.mean([scorer.calibrate(p[v], cal) for _, v, p in sel])), 3)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="write src/gradwise/diagnose/scorer.json")
+    ap.add_argument("--report", type=Path, default=None)
+    ap.add_argument("--only", default=None, help="evaluate only this configuration (e.g. 'override@0.35 C=0.1 onehot=True')")
+    args = ap.parse_args(argv)
+    runs = []
+    for s in [*OLD_SETS, "dev"]:
+        runs += load_set(s)
+    featurise(runs)
+    bad = [r for r in runs if r.error]
+    for r in bad:
+        print(f"  unreadable: {r.set}/{r.name}: {r.error}")
+    runs = [r for r in runs if not r.error and r.features.has_validation]
+    ver = [r for r in runs if r.verified]
+    print(f"{len(runs)} runs, {len(ver)} verified, {len({r.family for r in runs})} families")
+    results: dict[str, dict] = {}
+    best_key, best_acc, best_res = None, -1.0, None
+    rules_res = [(r, r.reading.verdict, {}) for r in runs]
+    results["rules"] = {"accuracy": accuracy(rules_res), "per_family": per_family(rules_res)}
+    print(f"rules alone: {accuracy(rules_res):.3f}")
+    grid = [(c, onehot) for c in (0.1, 0.3, 1.0, 3.0) for onehot in (True, False)]
+    if args.only:
+        grid = [parse_key(args.only)[2:]]
+    for c, onehot in grid:
+        if True:
+            models = lofo(runs, c, onehot)
+            for policy, margins in (("rules", [0.0]), ("model", [0.0]), ("override", [0.2, 0.35, 0.5, 0.7])):
+                for m in margins:
+                    if args.only and f"{policy}@{m}" != args.only.split(" ")[0]:
+                        continue
+                    res = evaluate(runs, models, policy, m)
+                    acc = accuracy(res)
+                    fams = per_family(res)
+                    macro = float(np.mean([a / b for a, b in fams.values()]))
+                    key = f"{policy}@{m} C={c} onehot={onehot}"
+                    results[key] = {"accuracy": acc, "macro": macro, "per_family": fams}
+                    print(f"{key:40s} micro {acc:.3f} macro {macro:.3f}", flush=True)
+                    if acc > best_acc + 1e-9:
+                        best_key, best_acc, best_res = key, acc, res
+    print("best:", best_key, best_acc)
+    if args.report:
+        args.report.write_text(json.dumps(results, indent=1, default=str))
+    if args.write:
+        write_scorer(runs, best_key, results)
+    return 0
+
+
+def parse_key(key: str) -> tuple[str, float, float, bool]:
+    head, c, onehot = key.split(" ")
+    policy, margin = head.split("@")
+    return policy, float(margin), float(c.split("=")[1]), onehot.split("=")[1] == "True"
+
+
+def write_scorer(runs: list[Run], key: str, results: dict) -> None:
+    """Calibrate the chosen configuration on its cross-validated predictions, fit it on every verified
+    development run and write scorer.json (with the cross-validated figures it was chosen by)."""
+    policy, margin, c, onehot = parse_key(key)
+    models = lofo(runs, c, onehot)
+    res = evaluate(runs, models, policy, margin)
+    cal = fit_calibration(res)
+    rel = reliability(res, cal)
+    # the runner-up is named when its (uncalibrated) probability is at least this: the smallest level at which,
+    # in cross-validation, the runner-up is the right verdict in at least a fifth of the wrong readings it marks
+    alt_min = 0.15
+    wrong = [(r, v, p) for r, v, p in res if r.verified and v != r.label]
+    alt_hits = sum(1 for r, v, p in wrong if sorted((x for x in p if x != v), key=p.get)[-1] == r.label)
+    rule_conf: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r, v, _ in res:
+        if r.verified:
+            rule_conf[r.reading.rule][0] += r.reading.verdict == r.label
+            rule_conf[r.reading.rule][1] += 1
+    final = fit_model([r for r in runs if r.verified], c, onehot)
+    final.update({
+        "policy": policy, "override_margin": margin, "calibration": cal, "alternative_min": alt_min,
+        "rule_confidence": {k: round(a / b, 3) for k, (a, b) in sorted(rule_conf.items())},
+        "fitted_on": {"runs": sum(r.verified for r in runs), "families": sorted({r.family for r in runs}),
+                      "sets": sorted({r.set for r in runs}), "C": c, "rule_onehot": onehot},
+        "cross_validation": {"method": "leave one generating family out", "chosen": key,
+                             "accuracy": round(accuracy(res), 4), "rules_alone": round(results["rules"]["accuracy"], 4),
+                             "per_family": {k: list(v) for k, v in per_family(res).items()},
+                             "reliability": rel, "runner_up_right_when_wrong": [alt_hits, len(wrong)]},
+    })
+    path = Path(scorer.MODEL_PATH)
+    text = json.dumps(final, indent=1)
+    path.write_text(text + "\n")
+    print(f"wrote {path} ({len(text)} bytes); calibration {cal}; reliability (cross-validated):")
+    for row in rel:
+        print(f"   {row}")
+    print(f"runner-up right in {alt_hits} of {len(wrong)} wrong cross-validated readings")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Reading a run while it trains: :func:`diagnose_so_far` at each epoch end and :func:`should_stop` for the
+opt-in ``early_stopping="diagnosis"``.
+
+``should_stop`` stops a run when either
+
+* the diagnosis of the epochs so far reads ``overfit`` with confidence >= ``min_confidence`` and the best
+  epoch lies at least ``min_epochs_after_best`` epochs back (the rise is real, not one bad evaluation), or
+* the validation loss has not improved on its lowest raw value for ``patience`` epochs - the rule of Keras'
+  ``EarlyStopping(patience=6)`` itself, kept as a floor, so the run never stops later than that would;
+
+and restores :func:`gradwise.diagnose.best_epoch` of the epochs so far (the one best-epoch definition).  The
+cost per epoch is one :func:`~gradwise.diagnose.curves` of the history so far (milliseconds for hundreds of
+epochs); a trainer keeps the weights to restore with :class:`~gradwise.diagnose.BestEpochTracker`.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gradwise.diagnose.best import _series, best_epoch
+from gradwise.diagnose.curves import Diagnosis, check, diagnose_features
+from gradwise.diagnose.features import measure
+from gradwise.diagnose.history_io import history_from_object
+from gradwise.diagnose.thresholds import Thresholds, as_thresholds
+
+#: defaults of the stopping rule (chosen on the development corpus, see docs/diagnosis_accuracy.md)
+PATIENCE = 6
+MIN_CONFIDENCE = 0.9
+MIN_EPOCHS_AFTER_BEST = 3
+
+
+def diagnose_so_far(records: Any, thresholds: Thresholds | Mapping[str, float] | None = None) -> Diagnosis | None:
+    """The diagnosis of the epochs recorded so far, or None while it cannot be read yet (fewer than
+    ``Thresholds.min_epochs`` epochs, no validation loss, a non-finite value) - never an exception."""
+    th = as_thresholds(thresholds)
+    try:
+        h = history_from_object(records, source="<training so far>")
+        if "val_loss" not in h:
+            return None
+        check(h, th)
+        return diagnose_features(h, measure(h, th), th)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def should_stop(diagnosis: Diagnosis | None, records: Any, *, patience: int = PATIENCE,
+                min_confidence: float = MIN_CONFIDENCE, min_epochs_after_best: int = MIN_EPOCHS_AFTER_BEST,
+                monitor: str = "val_loss") -> tuple[bool, str, Any]:
+    """(stop?, reason in words, epoch whose weights to restore) after the newest epoch of ``records``."""
+    epochs, values = _series(records, monitor)
+    restore = best_epoch(records, monitor)
+    if not values:
+        return False, f"no {monitor} logged yet", None
+    lowest = int(np.argmin(values))           # first epoch of the lowest raw value: what patience counts from
+    since = len(values) - 1 - lowest
+    if diagnosis is not None and diagnosis.verdict == "overfit" and diagnosis.confidence >= min_confidence:
+        after = len(values) - 1 - epochs.index(restore) if restore in epochs else 0
+        if after >= min_epochs_after_best:
+            return True, (f"the diagnosis reads overfit (confidence {diagnosis.confidence:.2f}): {monitor} has risen "
+                          f"since epoch {restore}, whose weights are restored"), restore
+    if since >= patience:
+        return True, (f"{monitor} has not improved on {values[lowest]:.4g} (epoch {epochs[lowest]}) for {since} "
+                      f"epochs (patience {patience}); restoring epoch {restore}"), restore
+    return False, "", restore
+
+
+@dataclass
+class LiveDiagnosis:
+    """Incremental use in a training loop: ``stop, reason, restore = live.update(record)`` at each epoch end.
+
+    Holds the records seen so far and the latest diagnosis (``live.diagnosis``, None until readable)."""
+
+    patience: int = PATIENCE
+    min_confidence: float = MIN_CONFIDENCE
+    min_epochs_after_best: int = MIN_EPOCHS_AFTER_BEST
+    thresholds: Thresholds | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+
+    def update(self, record: Mapping[str, Any]) -> tuple[bool, str, Any]:
+        self.records.append(dict(record))
+        self.diagnosis = diagnose_so_far(self.records, self.thresholds)
+        return should_stop(self.diagnosis, self.records, patience=self.patience,
+                           min_confidence=self.min_confidence, min_epochs_after_best=self.min_epochs_after_best)

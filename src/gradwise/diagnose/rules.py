@@ -1,0 +1,295 @@
+"""The rule cascade: the lecture's "Training Graphs" as ordered tests on :class:`~gradwise.diagnose.features.Features`.
+
+The first rule that fires gives the reading (thresholds in :class:`~gradwise.diagnose.thresholds.Thresholds`):
+
+1. validation below training in >= ``val_below_fraction`` of the epochs, by
+   >= ``val_below_margin`` of the training loss and ``val_below_range`` of
+   the loss range                                                               -> unrepresentative_validation
+2. training loss improved by less than ``flat_improvement`` of its start      -> underfit (flat / noisy)
+   or jumps around its trend by >= ``erratic_training`` of the loss range while
+   improving by less than ``erratic_improvement``                               -> underfit (erratic, lr)
+3. validation residual noise > ``noisy_validation`` of the loss range (or > ``noisy_validation_visible`` of it
+   and > ``noisy_validation_level`` x its own level) and > ``noisy_validation_ratio`` x the training curve's
+   noise, unless it rises after its minimum by >= ``noisy_overfit_z`` standard errors -> unrepresentative_validation
+4. validation loss at the end above its (trend) minimum by >= ``overfit_rise_z`` standard errors,
+   ``overfit_rise`` of the loss range and ``overfit_rise_relative`` of the minimum, while training loss
+   kept falling                                                                -> overfit, keep the best epoch
+5. gap between the curves at the end >= ``large_gap`` of the loss range and
+   >= ``large_gap_relative`` of the validation loss                              -> unrepresentative_train
+6. training and validation loss still falling at the end                       -> underfit (train longer)
+7. otherwise                                                                    -> good_fit
+
+Each rule returns its evidence (numbers, in words) and advice.  In the evidence a **raw** value - one that is in
+the history file - is always written as ``<value> (epoch <E>)``; every other level is called *smoothed* (a
+robust line through the last epochs, a median of the first three, a 3-epoch mean) so that the reader can find
+each raw number in the file and never mistakes a fitted level for one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gradwise.diagnose.features import Features
+from gradwise.diagnose.history_io import LossHistory
+from gradwise.diagnose.thresholds import Thresholds
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the cascade concluded: the verdict, the rule (``"2b"``, ``"4"``...), evidence and advice."""
+
+    verdict: str
+    rule: str
+    evidence: list[str]
+    advice: list[str]
+
+
+def still_falling(f: Features, th: Thresholds, curve: str) -> bool:
+    """Is the ``curve`` ("train" or "val") loss still clearly falling at the end of the run?"""
+    return getattr(f, f"{curve}_tail_share") >= th.still_falling or getattr(f, f"{curve}_tail_rel") >= th.still_falling_level
+
+
+def validation_noisy(f: Features, th: Thresholds) -> bool:
+    """Does the validation loss jump around its trend enough to be called noisy (rule 3's first part)?"""
+    return f.val_noise >= th.noisy_validation or (
+        f.val_noise >= th.noisy_validation_visible and f.val_noise_level >= th.noisy_validation_level)
+
+
+def validation_rises(f: Features, th: Thresholds) -> bool:
+    """Has the validation loss clearly turned up after its minimum (significant, visible, material)?"""
+    return (f.val_rise_z >= th.overfit_rise_z and f.val_rise_range >= th.overfit_rise
+            and f.val_rise >= th.overfit_rise_relative)
+
+
+ADVICE = {
+    "unrepresentative_validation_below": [
+        "The validation set seems easier than the training set: check how it was split (leakage, duplicates, "
+        "a different distribution, cleaner labels) and use a larger, randomly drawn split or k-fold "
+        "cross-validation.",
+        "Dropout, augmentation or noise applied only during training also raise the training loss; compare "
+        "with the training loss measured in eval mode before concluding.",
+    ],
+    "underfit_flat": [
+        "Give the model more capacity (wider or deeper layers, a better-suited architecture or features): "
+        "it cannot fit even the training data.",
+        "Check the learning rate: far too small and nothing moves, far too large and the loss bounces at a high "
+        "level. Check the activations too (dead ReLUs, saturated sigmoids) and that inputs and labels match.",
+    ],
+    "underfit_erratic": [
+        "Lower the learning rate (by 3-10x) or use a larger batch: the training loss jumps around at a high "
+        "level, so the updates overshoot instead of descending.",
+        "Check the inputs are normalized and consider gradient clipping; then give the model more capacity if "
+        "the loss still stays high.",
+    ],
+    "underfit_no_validation": [
+        "Train for more epochs: the training loss is still falling at the end (or raise the learning rate).",
+        "Log a validation loss too: it is needed to tell good fit, overfitting and unrepresentative data apart.",
+    ],
+    "unrepresentative_validation_noisy": [
+        "Use a larger validation split (e.g. 20-30 % of the data), evaluate on all of it every epoch, or use "
+        "k-fold cross-validation: too few validation examples make the curve erratic.",
+        "Judge the run by the smoothed validation curve until then.",
+    ],
+    "unrepresentative_train": [
+        "Get more training data, or make it representative of the validation data (same classes, ranges and "
+        "conditions; shuffle before splitting, stratify by class).",
+        "Meanwhile regularize (weight decay, dropout) and augment the training data to narrow the gap.",
+    ],
+    "underfit_still_falling": [
+        "Train for more epochs: both losses are still falling at the end (or raise the learning rate / use a "
+        "faster solver).",
+    ],
+}
+
+
+def overfit_advice(best: Any, stop: Any) -> list[str]:
+    return [f"Keep the weights of epoch {best}, where the validation loss is lowest (early stopping on the validation "
+            "loss with restore_best_weights, a best-only checkpoint, or gradwise's early_stopping='diagnosis' do it); "
+            f"the smoothed validation trend bottoms out around epoch {stop}, where training could be halted.",
+            "Regularize: weight decay (L2), dropout, a smaller model.",
+            "Augment the training data or collect more of it."]
+
+
+def good_fit_advice(best: Any) -> list[str]:
+    return [f"Good fit: keep this setup and the weights of epoch {best}, where the validation loss is lowest.",
+            "Further gains need a better model or more data rather than more epochs."]
+
+
+def apply_rules(h: LossHistory, f: Features, th: Thresholds) -> Reading:
+    """Run the cascade on the measured features (``h`` only supplies epoch numbers and raw values to quote)."""
+    ev = Evidence(h, f, th)
+    best = ev.best
+    if f.has_validation and (f.val_below_fraction >= th.val_below_fraction and f.val_below_margin >= th.val_below_margin
+                             and f.val_below_range >= th.val_below_range):
+        return Reading("unrepresentative_validation", "1", [ev.val_below()], ADVICE["unrepresentative_validation_below"])
+    if f.train_improvement < th.flat_improvement:
+        return Reading("underfit", "2", [ev.train_flat()] + ev.validation_summary(), ADVICE["underfit_flat"])
+    if f.train_noise >= th.erratic_training and f.train_improvement < th.erratic_improvement:
+        return Reading("underfit", "2b", [ev.train_erratic()] + ev.validation_summary(), ADVICE["underfit_erratic"])
+    if not f.has_validation:
+        if still_falling(f, th, "train"):
+            return Reading("underfit", "6t", [ev.train_still_falling(), ev.no_validation()],
+                           ADVICE["underfit_no_validation"])
+        raise ValueError(
+            f"{h.source}: the training loss learned and levelled off ({ev.train_flat()}), so the run is not "
+            "underfitting, but the history has no validation loss - it is needed to tell a good fit from "
+            "overfitting or an unrepresentative dataset. Log val_loss (a validation split or loader) and rerun.")
+    strong_rise = validation_rises(f, th) and f.val_rise_z >= th.noisy_overfit_z
+    if validation_noisy(f, th) and f.val_noise >= th.noisy_validation_ratio * f.train_noise and not strong_rise:
+        evidence = [ev.val_noisy(), ev.gap()]
+        if validation_rises(f, th):
+            evidence.append(ev.noisy_rise())
+        return Reading("unrepresentative_validation", "3", evidence, ADVICE["unrepresentative_validation_noisy"])
+    if validation_rises(f, th) and f.train_fall_after_best > 0:
+        noisy = [ev.val_noisy()] if f.val_noise >= th.noisy_validation else []
+        return Reading("overfit", "4", [ev.val_rise(), ev.train_after_best()] + noisy, overfit_advice(best, ev.stop))
+    if f.gap >= th.large_gap and f.gap_relative >= th.large_gap_relative:
+        return Reading("unrepresentative_train", "5", [ev.gap(), ev.val_improved()], ADVICE["unrepresentative_train"])
+    if still_falling(f, th, "train") and still_falling(f, th, "val"):
+        return Reading("underfit", "6", [ev.train_still_falling(), ev.val_still_falling()],
+                       ADVICE["underfit_still_falling"])
+    return Reading("good_fit", "7", [ev.train_stable(), ev.val_stable(), ev.gap()], good_fit_advice(best))
+
+
+def _n(x: float) -> str:
+    return f"{x:.4g}"
+
+
+class Evidence:
+    """Sentences quoting the numbers that decided: raw values as ``<value> (epoch <E>)``, others called smoothed."""
+
+    def __init__(self, h: LossHistory, f: Features, th: Thresholds) -> None:
+        self.h, self.f, self.th = h, f, th
+        ep = h["epoch"]
+        self.ep = ep
+        self.first, self.last = ep[0], ep[-1]
+        self.tail = f"the last {f.tail_epochs} epochs ({ep[-f.tail_epochs]}-{ep[-1]})"
+        self.best = ep[f.best_index] if f.has_validation else None
+        self.stop = ep[f.val_best_index] if f.has_validation else None
+
+    # --- training curve
+    def train_flat(self) -> str:
+        f = self.f
+        head = (f"training loss went from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} "
+                f"(epoch {self.last})")
+        if f.train_improvement < self.th.flat_improvement:
+            return (head + f"; its smoothed level (median of the first 3 epochs {_n(f.train_start)}, robust line "
+                    f"through {self.tail} {_n(f.train_end)}) is only {f.train_improvement:.0%} lower - a model that "
+                    f"learns improves by far more than {self.th.flat_improvement:.0%}")
+        return head + f" (smoothed level {f.train_improvement:.0%} lower)"
+
+    def train_erratic(self) -> str:
+        f = self.f
+        return (f"training loss jumps around its smoothed trend by {f.train_noise:.0%} of the loss range (RMS) and "
+                f"went from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} (epoch {self.last}), "
+                f"its smoothed level only {f.train_improvement:.0%} lower: noisy values at a relatively high loss")
+
+    def train_still_falling(self) -> str:
+        f = self.f
+        return (f"training loss fell from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} "
+                f"(epoch {self.last}) and over {self.tail} its smoothed trend still fell by {_n(f.train_tail_drop)}: "
+                f"{f.train_tail_share:.0%} of its whole improvement and {f.train_tail_rel:.0%} of its final level - "
+                "it had not levelled off")
+
+    def train_stable(self) -> str:
+        f = self.f
+        return (f"training loss fell from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} "
+                f"(epoch {self.last}) and levelled off (the last {f.tail_epochs} epochs brought "
+                f"{max(f.train_tail_share, 0):.0%} of the improvement)")
+
+    def train_after_best(self) -> str:
+        f = self.f
+        return (f"meanwhile training loss kept falling, to {_n(f.train_last_raw)} (epoch {self.last}): the model is "
+                f"learning the training set's noise after epoch {self.stop}")
+
+    # --- validation curve
+    def _best_words(self) -> str:
+        return f"lowest at {_n(self.f.best_raw)} (epoch {self.best})"
+
+    def val_still_falling(self) -> str:
+        f = self.f
+        return (f"validation loss also still fell, to {_n(f.val_last_raw)} (epoch {self.last}); its smoothed trend "
+                f"dropped {_n(f.val_tail_drop)} over {self.tail} ({f.val_tail_share:.0%} of its improvement, "
+                f"{f.val_tail_rel:.0%} of its final level), so more epochs should still help")
+
+    def val_stable(self) -> str:
+        f = self.f
+        return (f"validation loss fell from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} "
+                f"(epoch {self.last}) and stayed there: {self._best_words()}; the smoothed end level is only "
+                f"{max(f.val_rise, 0):.0%} above the smoothed minimum")
+
+    def val_rise(self) -> str:
+        f = self.f
+        return (f"validation loss was {self._best_words()}; its smoothed trend bottoms out around epoch {self.stop} "
+                f"(smoothed {_n(f.val_best)}) and then rises, to {_n(f.val_last_raw)} (epoch {self.last}): the smoothed "
+                f"end level {_n(f.val_end)} is {f.val_rise:.0%} above the smoothed minimum, {f.val_rise_range:.0%} of "
+                f"the loss range, {f.val_rise_z:.1f} times the uncertainty its epoch-to-epoch noise leaves")
+
+    def val_noisy(self) -> str:
+        f = self.f
+        return (f"validation loss jumps around its smoothed trend by {f.val_noise:.0%} of the loss range (RMS; "
+                f"{f.val_noise_level:.0%} of its own level), "
+                f"{f.val_noise / max(f.train_noise, 1e-12):.1f} times as much as training loss does")
+
+    def noisy_rise(self) -> str:
+        f = self.f
+        return (f"the smoothed validation curve also rises after its minimum ({f.val_rise:.0%} above it): the run "
+                "may be overfitting as well, which a larger validation set would show reliably")
+
+    def val_below(self) -> str:
+        f = self.f
+        return (f"validation loss was below training loss in {f.val_below_fraction:.0%} of the epochs (after the "
+                f"first tenth), typically by {f.val_below_margin:.0%} of the training loss "
+                f"({f.val_below_range:.0%} of the loss range; at the end {_n(f.val_last_raw)} against "
+                f"{_n(f.train_last_raw)}, epoch {self.last}): the validation set looks easier")
+
+    def gap(self) -> str:
+        f = self.f
+        size = "large" if f.gap >= self.th.large_gap and f.gap_relative >= self.th.large_gap_relative else "small"
+        return (f"at the end validation loss is {_n(f.val_last_raw)} and training loss {_n(f.train_last_raw)} "
+                f"(epoch {self.last}); smoothed, {_n(f.val_end)} and {_n(f.train_end)}: a {size} gap of "
+                f"{f.gap:.0%} of the loss range ({f.gap_relative:.0%} of the validation loss)")
+
+    def val_improved(self) -> str:
+        f = self.f
+        return (f"validation loss improved from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} "
+                f"(epoch {self.last}) and did not turn up (smoothed end {max(f.val_rise, 0):.0%} above its smoothed "
+                "minimum), so this is not overfitting but too little information in the training set")
+
+    def validation_summary(self) -> list[str]:
+        if not self.f.has_validation:
+            return [self.no_validation()]
+        f = self.f
+        return [f"validation loss went from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} "
+                f"(epoch {self.last})"]
+
+    def no_validation(self) -> str:
+        return ("the history has no validation loss: only underfitting can be judged from the training curve; "
+                "good fit, overfitting and unrepresentative data need the validation curve")
+
+
+def explain(verdict: str, h: LossHistory, f: Features, th: Thresholds, rules_said: Reading | None = None) -> Reading:
+    """Evidence and advice for ``verdict`` whichever rule fired - used when the scorer outweighs the cascade.
+
+    The evidence ends with what the rules alone read, so that the disagreement is visible, never hidden."""
+    ev = Evidence(h, f, th)
+    if verdict == "overfit":
+        evidence, advice = [ev.val_rise(), ev.train_after_best()], overfit_advice(ev.best, ev.stop)
+    elif verdict == "underfit":
+        if f.train_improvement < th.flat_improvement or not still_falling(f, th, "train"):
+            evidence, advice = [ev.train_flat()] + ev.validation_summary(), ADVICE["underfit_flat"]
+        else:
+            evidence, advice = [ev.train_still_falling(), ev.val_still_falling()], ADVICE["underfit_still_falling"]
+    elif verdict == "unrepresentative_train":
+        evidence, advice = [ev.gap(), ev.val_improved()], ADVICE["unrepresentative_train"]
+    elif verdict == "unrepresentative_validation":
+        if f.val_below_fraction >= 0.5 and f.val_below_margin > 0:
+            evidence, advice = [ev.val_below()], ADVICE["unrepresentative_validation_below"]
+        else:
+            evidence, advice = [ev.val_noisy(), ev.gap()], ADVICE["unrepresentative_validation_noisy"]
+    else:
+        evidence, advice = [ev.train_stable(), ev.val_stable(), ev.gap()], good_fit_advice(ev.best)
+    if rules_said is not None:
+        evidence.append(f"the threshold rules alone would read {rules_said.verdict} (rule {rules_said.rule}); "
+                        f"weighing all the measurements together, as fitted on recorded runs, reads {verdict}")
+    return Reading(verdict, "scorer", evidence, advice)

@@ -1,0 +1,109 @@
+"""Confidence for a reading: a small multinomial logistic model over scale-free features, shipped as JSON.
+
+``scorer.json`` (beside this file, readable) holds the feature list with its clipping and transforms, the
+standardisation, one coefficient row per verdict, a temperature and a calibration of the final confidence,
+plus how it was fitted (bench/diagnose_corpus/select_method.py: recorded runs of several generating families,
+the policy chosen by leave-one-family-out cross-validation).  At run time it is a dot product and a softmax:
+no dependency beyond NumPy.
+
+:func:`decide` combines it with the rule cascade under the file's ``policy``:
+
+* ``"rules"``    - the cascade's verdict; the model only gives its confidence and runner-up;
+* ``"override"`` - the cascade's verdict unless the model puts at least ``override_margin`` more
+  probability on another verdict (the evidence then says what the rules read);
+* ``"model"``    - the model's most probable verdict.
+
+``confidence`` is the calibrated probability that the final verdict is right; ``alternative`` is the most
+probable other verdict when its probability is at least ``alternative_min`` (two readings are close).
+"""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradwise.diagnose.features import Features
+from gradwise.diagnose.thresholds import VERDICTS
+
+MODEL_PATH = Path(__file__).with_name("scorer.json")
+
+
+@functools.lru_cache(maxsize=4)
+def load(path: str | None = None) -> dict[str, Any] | None:
+    """The scorer's parameters (None if the file is missing: confidences then come from the rules alone)."""
+    p = Path(path) if path else MODEL_PATH
+    if not p.exists():
+        return None
+    return json.loads(p.read_text())
+
+
+def transform(value: float, spec: dict[str, Any]) -> float:
+    """One input: NaN -> ``fill``; clipped to [lo, hi]; then ``slog`` = sign(x) log(1 + |x|) or
+    ``log_eps`` = log(x + eps) (for noise levels spanning decades)."""
+    x = float(value)
+    if not math.isfinite(x):
+        x = float(spec.get("fill", 0.0))
+    x = min(max(x, spec.get("lo", -math.inf)), spec.get("hi", math.inf))
+    if spec.get("slog"):
+        x = math.copysign(math.log1p(abs(x)), x)
+    if "log_eps" in spec:
+        x = math.log(max(x, 0.0) + spec["log_eps"])
+    return x
+
+
+def derived(f: Features) -> dict[str, float]:
+    """Features plus the few ratios the scorer uses (``noise_ratio``: validation over training noise)."""
+    d = f.as_dict()
+    d["noise_ratio"] = (f.val_noise / max(f.train_noise, 1e-12)) if f.has_validation else 0.0
+    d["log_epochs"] = math.log(max(f.epochs, 1))
+    return d
+
+
+def vector(f: Features, rule_verdict: str, model: dict[str, Any]) -> np.ndarray:
+    """The model's input: transformed, standardised features, then the rule's verdict one-hot."""
+    d = derived(f)
+    x = np.array([transform(d[s["name"]], s) for s in model["inputs"]])
+    x = (x - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    onehot = np.array([1.0 if rule_verdict == v else 0.0 for v in VERDICTS]) if model.get("rule_onehot") else np.zeros(0)
+    return np.concatenate([x, onehot])
+
+
+def probabilities(f: Features, rule_verdict: str, model: dict[str, Any]) -> dict[str, float]:
+    """Softmax of the linear scores at the file's temperature."""
+    x = vector(f, rule_verdict, model)
+    z = (np.asarray(model["coef"]) @ x + np.asarray(model["intercept"])) / float(model.get("temperature", 1.0))
+    z = np.exp(z - z.max())
+    p = z / z.sum()
+    return {v: float(p[i]) for i, v in enumerate(model["classes"])}
+
+
+def calibrate(p: float, cal: dict[str, float]) -> float:
+    """Platt scaling of the verdict's probability: sigmoid(a * logit(p) + b)."""
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    z = cal.get("a", 1.0) * math.log(p / (1 - p)) + cal.get("b", 0.0)
+    return 1 / (1 + math.exp(-z))
+
+
+def decide(f: Features, reading: Any, model: dict[str, Any] | None = None,
+           policy: str | None = None) -> tuple[str, float, str | None, dict[str, float]]:
+    """(verdict, confidence, alternative, probabilities) for the measured features and the cascade's reading;
+    ``policy`` overrides the file's (``"rules"`` when the caller changed the thresholds: the scorer was fitted on
+    the default cascade, so with other thresholds the rules decide and the scorer only gives the confidence)."""
+    model = model if model is not None else load()
+    if model is None or not f.has_validation:
+        table = (model or {}).get("rule_confidence", {})
+        return reading.verdict, float(table.get(reading.rule, 0.5)), None, {}
+    probs = probabilities(f, reading.verdict, model)
+    policy = policy or model.get("policy", "rules")
+    verdict = reading.verdict
+    top = max(probs, key=probs.get)
+    if policy == "model" or (policy == "override" and probs[top] - probs[verdict] >= model.get("override_margin", 0.5)):
+        verdict = top
+    confidence = calibrate(probs[verdict], model.get("calibration", {}))
+    others = sorted((v for v in probs if v != verdict), key=probs.get, reverse=True)
+    alt = others[0] if others and probs[others[0]] >= model.get("alternative_min", 0.15) else None
+    return verdict, confidence, alt, probs
