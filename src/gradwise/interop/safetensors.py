@@ -64,10 +64,12 @@ def save_safetensors(tensors: Mapping[str, np.ndarray], path: str | os.PathLike,
                      metadata: Mapping[str, str] | None = None, *, backend: str = "auto") -> None:
     """Write NumPy arrays by name to a safetensors file (atomically).
 
-    ``backend``: ``"auto"`` (the ``safetensors`` package when installed, else NumPy), ``"safetensors"``
-    or ``"numpy"``.  Both write files that both read back to the same arrays.
+    ``backend``: ``"auto"`` and ``"numpy"`` write with NumPy, keeping the tensors in the order given
+    (a state dict reads back in its own order); ``"safetensors"`` uses the package, which lays the
+    tensors out in its own order.  Both write files that both read back to the same arrays; the
+    package's gain, memory-mapping, is on the reading side.
     """
-    package = _package(backend)
+    package = _package(backend) if backend == "safetensors" else None
     header: dict[str, object] = {}
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
