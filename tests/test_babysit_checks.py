@@ -50,7 +50,7 @@ def test_check_is_readable_and_serialisable():
     assert isinstance(c, Check) and c.status == "fail"
     assert str(c).startswith("[fail] initial_loss")
     assert c.to_dict()["evidence"]["loss"] == "nan"   # JSON has no NaN
-    assert len(CHECK_NAMES) == 10
+    assert len(CHECK_NAMES) == 13
 
 
 # ----------------------------------------------------------------------------- input_normalization
@@ -107,14 +107,16 @@ def test_init_scheme_ignores_a_zero_output_layer():
     assert check_init_scheme(describe_layers(m), TH).status == "pass"
 
 
-def test_init_scheme_flags_wrong_scale():
+def test_init_scheme_judges_the_scale_by_its_effect_on_the_signal():
     m = _mlp(nn.Sigmoid)
     nn.init.normal_(m[0].weight, 0.0, 10.0)
-    c = check_init_scheme(describe_layers(m), TH)
-    assert c.status == "warn" and c.evidence["layers"][0]["problem"] == "too_large"
-    default = _mlp(nn.ReLU, init=False)   # PyTorch's default U[-1/sqrt(n), 1/sqrt(n)]: 2.45x below He
+    c = check_init_scheme(describe_layers(m), TH)   # no data: the gains are predicted from the weights
+    assert c.status == "warn" and c.evidence["symptom"] == "exploding_signal" and c.evidence["signal"] == "predicted"
+    assert c.evidence["layers"][0]["off_scheme"] == "too_large"
+    default = _mlp(nn.ReLU, init=False)   # PyTorch's default U[-1/sqrt(n), 1/sqrt(n)]: 2.45x below He ...
     c = check_init_scheme(describe_layers(default), TH)
-    assert c.status == "warn" and c.evidence["layers"][0]["problem"] == "too_small"
+    assert c.status == "pass" and c.evidence["layers"][0]["off_scheme"] == "too_small"   # ... but harmless here
+    assert "harmless" in c.message
 
 
 def test_init_scheme_skips_scale_before_batchnorm_and_finds_functional_activations():

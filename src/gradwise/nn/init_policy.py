@@ -3,8 +3,10 @@
 "Initialize each layer's weights according to their activation functions": :func:`by_activation`
 finds the activation after every Linear, Conv2d and Maxout layer (:func:`following_activations`,
 from the recorded graph of one forward pass or from the registration order) and draws He weights
-before ReLU-like units, Xavier before tanh/sigmoid.  The babysitter's ``init_scheme`` check judges
-a model by the same search.  Kept apart from :mod:`gradwise.nn.init` (PyTorch's init functions,
+before ReLU-like units, Xavier before tanh/sigmoid, and a small output layer (Xavier scaled by
+:data:`OUTPUT_GAIN`) so that a fresh classifier starts near the loss ln(C) the babysitter's
+``initial_loss`` check expects (Karpathy: "init well").  The babysitter's ``init_scheme`` check
+judges a model by the same search.  Kept apart from :mod:`gradwise.nn.init` (PyTorch's init functions,
 which need no layers) because this policy knows the layer classes.
 """
 from __future__ import annotations
@@ -18,7 +20,12 @@ from gradwise.nn.init import (_calculate_fan_in_and_fan_out, calculate_gain, kai
                               zeros_)
 from gradwise.tensor.tensor import Tensor
 
-__all__ = ["InitChoice", "by_activation", "following_activations"]
+__all__ = ["InitChoice", "by_activation", "following_activations", "OUTPUT_GAIN"]
+
+#: Gain of the output layer's Xavier init (a layer followed by no activation, or by softmax): logits start
+#: about 0.14 wide, so the first loss is ln(C) within 1 % - not the 1.4-wide logits of gain 1, whose
+#: over-confident random guesses cost up to 0.9 more (Karpathy: "init well", the "hockey stick" loss).
+OUTPUT_GAIN = 0.1
 
 
 @dataclass
@@ -53,9 +60,9 @@ def by_activation(model, verbose: bool = False, example_input: Tensor | None = N
     The lecture's advice ("initialize each layer's weights according to their activation
     functions"): He (`kaiming_normal_`, fan_in) before ReLU, LeakyReLU (its slope in the
     gain), ELU, and for Maxout layers (He et al., 2015); Xavier (`xavier_uniform_` with the
-    tanh or sigmoid gain) before Tanh/Sigmoid (Glorot & Bengio, 2010); Xavier with gain 1 for a
-    layer followed by no activation (the output layer, or one followed by softmax). Biases
-    are set to zero. Beyond the lecture (see `calculate_gain`): He with ReLU's gain before
+    tanh or sigmoid gain) before Tanh/Sigmoid (Glorot & Bengio, 2010); Xavier scaled down by
+    `OUTPUT_GAIN` (0.1) for a layer followed by no activation (the output layer, or one followed
+    by softmax), so that the first loss is ln(C) (Karpathy: "init well"). Biases are set to zero. Beyond the lecture (see `calculate_gain`): He with ReLU's gain before
     GELU, SiLU, Softplus and ReLU6 (ReLU-like); He with PReLU's starting slope as the leaky
     gain before PReLU; Xavier with gain 1 before Hardtanh (tanh-like, but linear near 0).
 
@@ -214,7 +221,7 @@ def _initialise(name: str, layer, activation: str, slope: float | None, missing:
             activation, f"{activation} is ReLU-like (about 0 for x << 0, x for x >> 0): He et al. 2015 (ReLU gain)")
     else:
         nonlinearity = activation.lower() if activation in _SATURATING else "linear"
-        gain = calculate_gain(nonlinearity)
+        gain = calculate_gain(nonlinearity) if activation in _SATURATING else OUTPUT_GAIN
         xavier_uniform_(weight, gain=gain)
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
         scheme = f"xavier_uniform_(gain={gain:.4g})"
@@ -223,9 +230,11 @@ def _initialise(name: str, layer, activation: str, slope: float | None, missing:
         elif activation in _SATURATING:
             reason = f"Glorot & Bengio 2010 for {activation}, with the {activation.lower()} gain"
         elif activation in _OUTPUT:
-            reason = f"output layer ({activation} follows): Glorot & Bengio 2010 with gain 1"
+            reason = (f"output layer ({activation} follows): Glorot & Bengio 2010 scaled by {OUTPUT_GAIN:g}, so that "
+                      "the first loss is ln(C) (Karpathy: 'init well')")
         else:
-            reason = f"{missing} (an output layer): Glorot & Bengio 2010 with gain 1"
+            reason = (f"{missing} (an output layer): Glorot & Bengio 2010 scaled by {OUTPUT_GAIN:g}, so that the "
+                      "outputs start near 0 and the first loss near ln(C) (Karpathy: 'init well')")
     if getattr(layer, "bias", None) is not None:
         zeros_(layer.bias)
     return InitChoice(name, tuple(weight.shape), activation, scheme, std, gain, reason)

@@ -46,10 +46,15 @@ def check_dead_relu(samples: Mapping[str, LayerSample], th: Thresholds,
 
 
 def check_saturation(samples: Mapping[str, LayerSample], th: Thresholds,
-                     labels: Mapping[str, str] | None = None) -> Check:
-    """Warn when more than ``saturated_layer_fraction`` of a sigmoid/tanh layer's outputs are saturated."""
+                     labels: Mapping[str, str] | None = None, recent: Mapping[str, float] | None = None) -> Check:
+    """Warn when more than ``saturated_layer_fraction`` of a sigmoid/tanh layer's outputs are saturated.
+
+    ``recent``: layer -> the saturated fraction it kept over the last few sampled steps (the least of them,
+    this one included), judged instead of this batch's alone: a layer is saturated when it stays so."""
     name = "saturation"
     fractions = {k: s.saturated_fraction for k, s in samples.items() if s.saturated_fraction is not None}
+    if recent:
+        fractions = {k: recent.get(k, f) for k, f in fractions.items()}
     if not fractions:
         return make(name, "pass", "no sigmoid/tanh layer was watched", saturated_fraction={})
     bad = {k: f for k, f in fractions.items() if f > th.saturated_layer_fraction}

@@ -1,19 +1,25 @@
 """The :class:`Babysitter` callback: the lecture's "Babysitting the Training", done automatically.
 
 Before the first update (``on_train_begin``) it makes the first-stage checks the lecture lists in
-order - the inputs are normalized (``input_normalization``), each layer is initialized for its
-activation (``init_scheme``), the loss after the first forward pass is reasonable and not NaN
-(``initial_loss``), and the model can overfit a handful of training samples (``overfit_tiny_batch``,
-on deep copies).  While training it watches the loss on every step (``nan_inf``, ``loss_decreasing``,
-divergence and oscillation for ``learning_rate``) and, on sampled batches only - the first of every
-epoch and every ``sample_every``-th step, when forward hooks are attached for that one batch - the
-activations (``dead_relu``, ``saturation``), the gradients (``gradient_flow``) and the updates
-(``learning_rate``'s update-to-weight ratio).
+order - the inputs (and regression targets) are normalized (``input_normalization``) and the batches
+shuffled (``data_order``), each layer's init keeps the signal in scale through the depth
+(``init_scheme``), the loss at initialization - dropout off, over a few batches - is what the number
+of classes predicts and not NaN (``initial_loss``), the model can overfit a handful of training
+samples (``overfit_tiny_batch``, on deep copies), and the sharpness of the loss allows the learning
+rate (``curvature``).  While training it watches the loss on every step (``nan_inf``,
+``loss_decreasing``, divergence and oscillation beyond mini-batch noise for ``learning_rate``), on
+sampled batches only - the first of every epoch and every ``sample_every``-th step, when forward hooks
+are attached for that one batch - the activations (``dead_relu``, ``saturation``), the gradients
+(``gradient_flow``: vanishing, exploding, piling up without ``zero_grad``, frozen layers) and the
+updates (``learning_rate``'s update-to-weight ratio), the sharpness at a few epoch ends
+(``curvature``), and how validation is run (``validation``: a forward pass without gradients in
+training mode).
 
 A check that finds a problem is shown at once through ``trainer.warn`` (once per check and status,
 so a lasting problem is not repeated every step); every check's result lands in
 ``trainer.history.checks``.  With ``log_dir`` set, the per-layer statistics behind the checks (what
-``gradwise.report`` draws) go to ``babysit.json`` and all the checks to ``checks.json``.
+``gradwise.report`` draws, sharpness over training included) go to ``babysit.json`` and all the checks
+to ``checks.json``.
 """
 from __future__ import annotations
 
@@ -29,14 +35,19 @@ import numpy as np
 from gradwise.engines import activation_kind
 from gradwise.train.babysit.activation_checks import check_dead_relu, check_nan_inf, check_saturation
 from gradwise.train.babysit.check import DURING_TRAINING, Check, make, severity
-from gradwise.train.babysit.data_checks import check_input_normalization
-from gradwise.train.babysit.gradient_checks import (DivergenceTracker, check_divergence, check_gradient_flow,
-                                                    check_oscillation, check_update_ratio)
+from gradwise.train.babysit.curvature import (check_curvature, dropout_off, first_gradients, measure_sharpness,
+                                              stability_limit, twice_differentiable)
+from gradwise.train.babysit.data_checks import check_data_order, check_input_normalization
+from gradwise.train.babysit.gradient_checks import (DivergenceTracker, check_divergence, check_frozen_layers,
+                                                    check_gradient_accumulation, check_gradient_flow,
+                                                    check_oscillation, check_units_died, check_update_ratio)
 from gradwise.train.babysit.init_checks import check_init_scheme, describe_layers
 from gradwise.train.babysit.loss_checks import (check_initial_loss, check_loss_decreasing, check_overfit_tiny_batch,
-                                                expected_initial_loss, pick_tiny_batch)
+                                                expected_initial_loss, pick_tiny_batch, uninformed_loss)
 from gradwise.train.babysit.probes import (ActivationRecorder, LayerSample, activation_layers, as_array,
-                                           collect_samples, trace_forward, weighted_layers)
+                                           collect_samples, probe_initialization, trace_forward, weighted_layers)
+from gradwise.train.babysit.validation_checks import (ValidationModeHook, check_validation, mode_sensitive_layers,
+                                                      regularization)
 from gradwise.train.babysit.thresholds import Thresholds
 from gradwise.train.callbacks import Callback
 from gradwise.train.checkpoint import atomic_write
@@ -67,6 +78,7 @@ def _guarded(hook: Callable) -> Callable:
             self._broken = True
             if self._recorder is not None:
                 self._recorder.detach()
+            self._remove_validation_hook()
             warnings.warn(f"babysitter: stopped watching after an internal error in {hook.__name__} "
                           f"({type(err).__name__}: {err})", RuntimeWarning, stacklevel=2)
             return None
@@ -99,6 +111,8 @@ class Babysitter(Callback):
         th = self.thresholds
         self.step_losses: list[float] | None = []     # kept until loss_decreasing is judged, then dropped
         self.epoch_losses: list[float] = []
+        self.epoch_errors: list[float | None] = []     # standard error of each epoch's mean step loss
+        self._epoch_sums = [0.0, 0.0, 0]               # this epoch's step losses: sum, sum of squares, count
         self.divergence = DivergenceTracker(th.divergence_window)
         self.emitted: dict[str, str] = {}              # check name -> most severe status shown so far
         self.last_pass: dict[str, dict[str, Check]] = {}   # name -> test -> latest pass
@@ -109,7 +123,29 @@ class Babysitter(Callback):
             "activations": {"steps": [], "epochs": [], "layers": {}},
             "gradients": {"steps": [], "epochs": [], "norms": {}},
             "updates": {"steps": [], "epochs": [], "ratios": {}, "lr": []},
+            "curvature": {"steps": [], "epochs": [], "sharpness": [], "lr": [], "lr_max": [], "iterations": [],
+                          "samples": None, "solver": None},
+            "context": {},
         }
+        self.curvature_next = th.curvature_first_step
+        self.curvature_seconds = 0.0                   # spent on the estimates after initialization
+        self.first_grad_norm: float | None = None
+        self.initial_loss: float | None = None          # the loss at initialization (dropout off, a few batches)
+        self.baseline: tuple[float, str] | None = None   # the loss of guessing without the inputs
+        self.early_loss: str | None = None              # loss_decreasing's verdict, for the curvature check
+        self._divergence_streak = 0
+        self._loss_judge_at = th.loss_check_steps
+        self._floors: dict[str, float] = {}
+        self._alive_at_start: set[str] = set()
+        self._unmeasured: dict[str, str] = {}           # check -> why it could not be measured in this run
+        self.val_epochs = self.val_below = 0
+        self.val_train_mode: list[str] | None = None
+        self._curvature_vector: np.ndarray | None = None
+        self._curvature_probe: tuple[tuple, Any] | None = None
+        self._curvature_params: list[Any] = []
+        self._grads_before: dict[str, np.ndarray] = {}
+        self._validation_hook: ValidationModeHook | None = None
+        self._validation_handle: Any = None
         self._recorder: ActivationRecorder | None = None
         self._weights: list[tuple[str, Any]] = []
         self._labels: dict[str, str] = {}
@@ -121,9 +157,13 @@ class Babysitter(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"step_losses": self.step_losses, "epoch_losses": list(self.epoch_losses),
-                "divergence": self.divergence.state_dict(), "emitted": dict(self.emitted),
-                "initial_lr": self.initial_lr, "sampled_steps": self.sampled_steps,
-                "stats": json.loads(json.dumps(self.stats))}
+                "epoch_errors": list(self.epoch_errors), "divergence": self.divergence.state_dict(),
+                "emitted": dict(self.emitted), "initial_lr": self.initial_lr, "sampled_steps": self.sampled_steps,
+                "curvature_next": self.curvature_next, "curvature_seconds": self.curvature_seconds,
+                "first_grad_norm": self.first_grad_norm, "initial_loss": self.initial_loss,
+                "baseline": list(self.baseline) if self.baseline else None, "early_loss": self.early_loss,
+                "divergence_streak": self._divergence_streak, "loss_judge_at": self._loss_judge_at, "val_epochs": self.val_epochs, "val_below": self.val_below,
+                "val_train_mode": self.val_train_mode, "stats": json.loads(json.dumps(self.stats, default=json_default))}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.step_losses = None if state.get("step_losses") is None else list(state["step_losses"])
@@ -132,7 +172,21 @@ class Babysitter(Callback):
         self.emitted = dict(state.get("emitted", {}))
         self.initial_lr = state.get("initial_lr")
         self.sampled_steps = int(state.get("sampled_steps", 0))
+        self.epoch_errors = list(state.get("epoch_errors", [None] * len(self.epoch_losses)))
+        self.curvature_next = int(state.get("curvature_next", self.thresholds.curvature_first_step))
+        self.curvature_seconds = float(state.get("curvature_seconds", 0.0))
+        self.first_grad_norm = state.get("first_grad_norm")
+        self.initial_loss = state.get("initial_loss")
+        self.baseline = tuple(state["baseline"]) if state.get("baseline") else None
+        self.early_loss = state.get("early_loss")
+        self._divergence_streak = int(state.get("divergence_streak", 0))
+        self._loss_judge_at = int(state.get("loss_judge_at", self.thresholds.loss_check_steps))
+        self.val_epochs, self.val_below = int(state.get("val_epochs", 0)), int(state.get("val_below", 0))
+        self.val_train_mode = state.get("val_train_mode")
         self.stats = json.loads(json.dumps(state["stats"]))
+        self.stats.setdefault("curvature", {"steps": [], "epochs": [], "sharpness": [], "lr": [], "lr_max": [],
+                                            "iterations": [], "samples": None, "solver": None})
+        self.stats.setdefault("context", {})
         self._resumed = True
 
     # ================================================================== reporting
@@ -186,12 +240,17 @@ class Babysitter(Callback):
                 self._recorder.edges[name] = np.asarray(edges)
         if self.initial_lr is None:
             self.initial_lr = trainer.lr
+        self.stats["context"] = {"regularization": regularization(model, trainer.train_loader),
+                                 "engine": engine.name, "solver": type(trainer.optimizer).__name__
+                                 if trainer.optimizer is not None else None}
         batch = trainer.first_batch
         if batch is None:   # a hand-written loop that gave no sample of its data (gradwise.train.watch)
             self._weights = weighted_layers(model)
             self.stats["labels"] = {name: self._labels.get(name, "") for name, _ in self._weights}
+            self._floors = _weight_floors(self._weights, engine)
             if self.pre_training and not resumed:
                 self._pre_training_checks(trainer, None, None, None, None)
+            self._add_validation_hook(trainer)
             return
         inputs, target = trainer.split_batch(batch)
         with trainer.preserve_state():
@@ -207,46 +266,84 @@ class Babysitter(Callback):
                     loss = float(as_array(trainer.loss_fn(trace.output, target), engine))
         self._weights = _in_forward_order(weighted_layers(model), trace.order)
         self.stats["labels"] = {name: self._labels.get(name, "") for name, _ in self._weights}
+        self._floors = _weight_floors(self._weights, engine)
         if resumed:
+            self._prepare_curvature(trainer, None)
+            self._add_validation_hook(trainer)
             return
         if self.pre_training:
             self._pre_training_checks(trainer, inputs, target, trace.output, loss)
         if (loss is not None and not math.isfinite(loss)) or trace.first_nonfinite is not None:
             self._locate_nonfinite(trainer, loss, inputs, trace.first_nonfinite)
         self._record_activations(trainer, first_samples, step=0)
+        self._add_validation_hook(trainer)
 
     def _pre_training_checks(self, trainer: "Trainer", inputs: tuple | None, target: Any, outputs: Any,
                              loss: float | None) -> None:
         """The first-stage checks; those that need what the run does not have (``inputs`` None: no sample of
         the data; ``loss`` None: no loss function; no optimizer) are recorded as ``skip`` with the reason."""
         th, model = self.thresholds, trainer.model
+        self._emit(trainer, self._safely("gradient_flow", lambda: self._frozen_layers(trainer)))
         if inputs is None:
             reason = "skipped: the training loop gave no sample of its data (pass sample_batch=(x, y))"
             self._emit(trainer, make("input_normalization", "skip", reason), True)
+            self._unmeasured["data_order"] = self._unmeasured["curvature"] = "the loop gave no sample of its data"
             self._emit(trainer, self._safely("init_scheme", lambda: check_init_scheme(
                 describe_layers(model, None, trainer.engine), th)), True)   # from the weights, registration order
             self._emit(trainer, make("initial_loss", "skip", reason), True)
             self._emit(trainer, make("overfit_tiny_batch", "skip", reason), True)
             return
+        sizes: list[int] = []
         with trainer.preserve_state(model=False, optimizer=False):
-            xs, ys = collect_samples(trainer.train_loader, trainer.split_batch, th.input_sample_size, trainer.engine)
-        self._emit(trainer, self._safely("input_normalization", lambda: check_input_normalization(xs[0], th)), True)
+            xs, ys = collect_samples(trainer.train_loader, trainer.split_batch, th.input_sample_size, trainer.engine,
+                                     sizes)
+        regression = not trainer.is_classification and ys.dtype.kind == "f"
+        self._emit(trainer, self._safely("input_normalization", lambda: check_input_normalization(
+            xs[0], th, targets=ys if regression and trainer.loss_fn is not None else None)), True)
+        bounds = np.cumsum([0, *sizes])
+        batches = [ys[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        if len(batches) >= 2:
+            self._emit(trainer, self._safely("data_order", lambda: check_data_order(
+                batches, th, trainer.is_classification)), True)
+        else:
+            self._unmeasured["data_order"] = "the loop gave one sample batch, not the batches it draws"
+        chunk = max(len(as_array(target, trainer.engine)), 32)
+
+        def probe() -> Any:
+            with trainer.preserve_state():
+                model.train()
+                with dropout_off(model):
+                    return probe_initialization(model, trainer.loss_fn, xs, ys, trainer.engine, self._weights, chunk,
+                                                lambda loss, params: first_gradients(trainer.engine, loss, params))
+
+        found = self._safely("initial_loss", probe)
 
         def init_scheme() -> Check:
             with trainer.preserve_state():
                 described = describe_layers(model, inputs, trainer.engine)
-            return check_init_scheme(described, th)
+            return check_init_scheme(described, th, found.signal if found else None,
+                                     found.gradients if found else None, found.output_signal if found else None)
 
         self._emit(trainer, self._safely("init_scheme", init_scheme), True)
         if loss is None:
             reason = "skipped: the training loop gave no loss function (pass loss_fn=...)"
             self._emit(trainer, make("initial_loss", "skip", reason), True)
             self._emit(trainer, make("overfit_tiny_batch", "skip", reason), True)
+            self._unmeasured["curvature"] = "the loop gave no loss function"
             return
         kind = classification_kind(trainer.loss_fn)
+        loss_name = callable_name(trainer.loss_fn)
+        self.baseline = uninformed_loss(loss_name, kind, ys)
+        if found is not None and found.loss is not None:
+            first, probed, samples = found.loss, found.outputs, found.samples
+            mode = "at initialization, dropout off"
+            self.initial_loss = first if math.isfinite(first) else None
+        else:
+            first, probed, samples, mode = loss, as_array(outputs, trainer.engine), None, ""
         self._emit(trainer, self._safely("initial_loss", lambda: check_initial_loss(
-            loss, expected_initial_loss(callable_name(trainer.loss_fn), kind, as_array(target, trainer.engine),
-                                        trainer.num_classes, as_array(outputs, trainer.engine)), th)), True)
+            first, expected_initial_loss(loss_name, kind, ys if samples else as_array(target, trainer.engine),
+                                         trainer.num_classes, probed), th, kind=kind, loss_name=loss_name,
+            num_classes=trainer.num_classes, outputs=probed, samples=samples, mode=mode)), True)
 
         def overfit() -> Check:
             pick = pick_tiny_batch(ys, trainer.is_classification, th)
@@ -256,10 +353,103 @@ class Babysitter(Callback):
                                                 ys[pick], th, accuracy, trainer.engine)
 
         if trainer.optimizer is None:
-            self._emit(trainer, make("overfit_tiny_batch", "skip", "skipped: no optimizer to train a copy of the "
-                                                                   "model with (pass optimizer=...)"), True)
+            reason = "skipped: no optimizer to train a copy of the model with (pass optimizer=...)"
+            self._emit(trainer, make("overfit_tiny_batch", "skip", reason), True)
+            self._unmeasured["curvature"] = "no optimizer, so no learning rate to judge against the sharpness"
             return
         self._emit(trainer, self._safely("overfit_tiny_batch", overfit), True)
+        n = th.curvature_samples
+        self._prepare_curvature(trainer, (tuple(x[:n] for x in xs), ys[:n]))
+        if self._curvature_probe is not None:
+            self._measure_curvature(trainer, 0)
+
+    def _frozen_layers(self, trainer: "Trainer") -> Check | None:
+        """``gradient_flow``'s test for layers that never get an update (frozen, or not in the optimizer)."""
+        groups = getattr(trainer.optimizer, "param_groups", None)
+        if not groups or not self._weights:
+            return None
+        in_optimizer = {id(p) for g in groups for p in g["params"]}
+        layers = [(name, bool(getattr(m.weight, "requires_grad", True)), id(m.weight) in in_optimizer)
+                  for name, m in self._weights]
+        return check_frozen_layers(layers, self._labels)
+
+    # ================================================================== curvature
+    def _prepare_curvature(self, trainer: "Trainer", probe: tuple[tuple, Any] | None) -> None:
+        """Keep the probe samples and the trained parameters for the sharpness estimates (or record why not)."""
+        if probe is None:
+            return   # resumed: the estimates go on only in a run that made them from the start
+        why = None
+        if trainer.optimizer is None or trainer.loss_fn is None:
+            why = "no optimizer or loss function"
+        else:
+            why = twice_differentiable(trainer.model, trainer.engine)
+        in_optimizer = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]} if not why else set()
+        params = [p for p in trainer.model.parameters() if getattr(p, "requires_grad", False) and id(p) in in_optimizer]
+        if not why and not params:
+            why = "no trained parameter"
+        if why:
+            self._unmeasured["curvature"] = why
+            return
+        engine = trainer.engine
+        self._curvature_probe = (tuple(engine.as_input(np.ascontiguousarray(x)) for x in probe[0]),
+                                 engine.as_input(np.ascontiguousarray(probe[1])))
+        self._curvature_params = params
+        self.stats["curvature"].update(samples=int(len(probe[1])), solver=type(trainer.optimizer).__name__)
+
+    @_guarded
+    def _measure_curvature(self, trainer: "Trainer", step: int) -> None:
+        """One sharpness estimate (power iteration, warm-started after the first), recorded and judged."""
+        th = self.thresholds
+        inputs, target = self._curvature_probe
+        warm = self._curvature_vector is not None
+        with trainer.preserve_state(optimizer=False):
+            found = measure_sharpness(trainer.model, trainer.loss_fn, inputs, target, trainer.engine,
+                                      self._curvature_params, self._curvature_vector,
+                                      th.curvature_warm_iterations if warm else th.curvature_iterations,
+                                      th.curvature_rtol)
+        if step > 0:
+            self.curvature_seconds += found.seconds
+        if not math.isfinite(found.value):
+            return
+        self._curvature_vector = found.vector
+        group = trainer.optimizer.param_groups[0]
+        limit = stability_limit(group, found.value)
+        c = self.stats["curvature"]
+        c["steps"].append(step)
+        c["epochs"].append(trainer.epoch)
+        c["sharpness"].append(float(f"{found.value:.6g}"))
+        c["lr"].append(trainer.lr)
+        c["lr_max"].append(None if limit is None else float(f"{limit[0]:.6g}"))
+        c["iterations"].append(found.iterations)
+        self._judge_curvature(trainer)
+
+    def _judge_curvature(self, trainer: "Trainer") -> None:
+        c = self.stats["curvature"]
+        series = [{"step": st, "sharpness": v, "lr": lr} for st, v, lr in zip(c["steps"], c["sharpness"], c["lr"])]
+        early = None if self.early_loss is None else self.early_loss == "pass"
+        self._emit(trainer, check_curvature(series, self.thresholds, type(trainer.optimizer).__name__,
+                                            trainer.optimizer.param_groups[0], early))
+
+    # ================================================================== validation
+    def _add_validation_hook(self, trainer: "Trainer") -> None:
+        """A forward pre-hook on the model that notices a validation run in training mode."""
+        layers = mode_sensitive_layers(trainer.model)
+        if not layers or self._validation_handle is not None:
+            return
+        self._validation_hook = ValidationModeHook(functools.partial(self._train_mode_validation, trainer),
+                                                   trainer.engine, layers)
+        self._validation_handle = trainer.model.register_forward_pre_hook(self._validation_hook)
+
+    def _remove_validation_hook(self) -> None:
+        if self._validation_handle is not None:
+            self._validation_handle.remove()
+        self._validation_handle = self._validation_hook = None
+
+    def _train_mode_validation(self, trainer: "Trainer", layers: list[str]) -> None:
+        if self.val_train_mode is None:
+            self.val_train_mode = list(layers)
+            self._emit(trainer, check_validation(layers, self.stats["context"].get("regularization", []),
+                                                 self.val_below, self.val_epochs))
 
     # ================================================================== every batch
     # The per-step path is a few attribute reads and float comparisons; everything costly (hooks,
@@ -273,6 +463,7 @@ class Babysitter(Callback):
             self._last_sampled = step
             trainer.sync_requested = True   # this step's numbers are read now, also on an accelerator
             self._attach(trainer)
+            self._keep_gradients(trainer)
 
     @property
     def sampling(self) -> bool:
@@ -292,14 +483,20 @@ class Babysitter(Callback):
 
     def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
         loss = float(logs["loss"])
+        sums = self._epoch_sums
+        sums[0] += loss
+        sums[1] += loss * loss
+        sums[2] += 1
         recent = self.divergence.update(loss)
         losses = self.step_losses
         if losses is not None:
             losses.append(loss)
-            if len(losses) >= self.thresholds.loss_check_steps:
-                self._judge_loss(trainer)
+            if len(losses) >= self._loss_judge_at:
+                self._judge_loss(trainer, len(losses) >= self.thresholds.loss_patience_steps)
         if recent > self.thresholds.divergence_factor * self.divergence.best:   # cheap pre-test of the rule
             self._divergence(trainer, recent)
+        elif self._divergence_streak:
+            self._divergence_streak = 0
         if self._sampled:
             self._record_updates(trainer)
 
@@ -307,6 +504,13 @@ class Babysitter(Callback):
     def _attach(self, trainer: "Trainer") -> None:
         if self._recorder is not None:
             self._recorder.attach()
+
+    @_guarded
+    def _keep_gradients(self, trainer: "Trainer") -> None:
+        """The gradients the previous step left (before this step's backward), for ``zero_grad`` forgotten."""
+        engine = trainer.engine
+        self._grads_before = {name: np.array(engine.to_numpy(m.weight.grad), copy=True)
+                              for name, m in self._weights if m.weight.grad is not None}
 
     @_guarded
     def _after_forward(self, trainer: "Trainer", value: float) -> None:
@@ -338,6 +542,14 @@ class Babysitter(Callback):
             self._emit(trainer, check_nan_inf(self._when(trainer), first_gradient=first_bad, labels=self._labels))
         elif norms:
             self._emit(trainer, check_gradient_flow(norms, total_abs / max(count, 1), self.thresholds, self._labels))
+            before, self._grads_before = self._grads_before, {}
+            if self.first_grad_norm is None:
+                self.first_grad_norm = math.sqrt(sum(v * v for v in norms.values()))
+            elif before:
+                current = {name: engine.to_numpy(m.weight.grad) for name, m in self._weights
+                           if name in before and m.weight.grad is not None}
+                self._emit(trainer, check_gradient_accumulation(before, current, self.first_grad_norm,
+                                                                self.thresholds))
         self._before = self._weights_before_update(trainer)
 
     def _weights_before_update(self, trainer: "Trainer") -> list[tuple[str, Any, np.ndarray]]:
@@ -352,30 +564,59 @@ class Babysitter(Callback):
 
     @_guarded
     def _divergence(self, trainer: "Trainer", recent: float) -> None:
-        d = self.divergence
-        self._emit(trainer, check_divergence(d.initial, d.best, recent, d.steps, self.thresholds, trainer.lr))
+        """A run-away loss, not one bad batch nor the catapult of a step just above the stability limit: the
+        mean of the recent losses ``divergence_runaway`` x where training started (at once), or their median
+        above the start and ``divergence_factor`` x the best for ``divergence_patience`` steps in a row."""
+        d, th = self.divergence, self.thresholds
+        start = self.initial_loss if self.initial_loss is not None else d.initial
+        median = d.median()
+        if median > start and median > th.divergence_factor * d.best:
+            self._divergence_streak += 1
+        else:
+            self._divergence_streak = 0
+        if recent > th.divergence_runaway * start:
+            self._emit(trainer, check_divergence(start, d.best, recent, d.steps, th, trainer.lr))
+        elif self._divergence_streak >= th.divergence_patience:
+            self._emit(trainer, check_divergence(start, d.best, median, d.steps, th, trainer.lr))
 
     @_guarded
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
         th = self.thresholds
+        total, squares, n = self._epoch_sums
+        self._epoch_sums = [0.0, 0.0, 0]
+        error = math.sqrt(max(squares / n - (total / n) ** 2, 0.0) / (n - 1)) if n > 1 else None
         self.epoch_losses.append(float(logs["loss"]))
+        self.epoch_errors.append(error if error is None or math.isfinite(error) else None)
         if len(self.epoch_losses) >= th.oscillation_min_epochs:
-            self._emit(trainer, check_oscillation(self.epoch_losses, th, trainer.lr))
+            self._emit(trainer, check_oscillation(self.epoch_losses, th, trainer.lr, self.epoch_errors))
+        val = logs.get("val_loss")
+        if isinstance(val, (int, float)) and math.isfinite(val):
+            self.val_epochs += 1
+            self.val_below += int(val < float(logs["loss"]))
+        if (self._curvature_probe is not None and trainer.global_step >= self.curvature_next
+                and self.curvature_seconds <= th.curvature_budget * trainer.elapsed):
+            while self.curvature_next <= trainer.global_step:
+                self.curvature_next *= 2
+            self._measure_curvature(trainer, trainer.global_step)
 
     # ================================================================== the end
     @_guarded
     def on_train_end(self, trainer: "Trainer") -> None:
         if self._recorder is not None:
             self._recorder.detach()   # a step that began but never finished (a hand-written loop's last batch)
+        self._remove_validation_hook()
         if self.step_losses is not None and len(self.step_losses) >= self.thresholds.loss_min_steps:
-            self._judge_loss(trainer)   # a run shorter than loss_check_steps: judge what there is
+            self._judge_loss(trainer, True)   # a run shorter than the judged steps: judge what there is
         for name in DURING_TRAINING:
             if name in self.emitted:
                 continue
-            check = _merge(name, self.last_pass.get(name)) or _not_measured(name)
+            check = _merge(name, self.last_pass.get(name)) or _not_measured(name, self._unmeasured.get(name))
             if name == "nan_inf":
                 check = make(name, "pass", f"loss finite at every step; activations and gradients finite on "
                                            f"{self.sampled_steps} sampled step(s)", sampled_steps=self.sampled_steps)
+            elif name == "validation":
+                check = check_validation(self.val_train_mode, self.stats["context"].get("regularization", []),
+                                         self.val_below, self.val_epochs)
             self._emit(trainer, check, always=True)
         self._write(trainer)
 
@@ -383,6 +624,7 @@ class Babysitter(Callback):
     def on_exception(self, trainer: "Trainer", exception: BaseException) -> None:
         if self._recorder is not None:
             self._recorder.detach()   # no forward hook left on the user's model
+        self._remove_validation_hook()
         self._write(trainer)
 
     def _write(self, trainer: "Trainer") -> None:
@@ -395,9 +637,16 @@ class Babysitter(Callback):
 
     # ================================================================== helpers
     @_guarded
-    def _judge_loss(self, trainer: "Trainer") -> None:
-        losses, self.step_losses = self.step_losses, None
-        self._emit(trainer, check_loss_decreasing(losses, self.thresholds), always=True)
+    def _judge_loss(self, trainer: "Trainer", final: bool) -> None:
+        check = check_loss_decreasing(self.step_losses, self.thresholds, self.initial_loss, self.baseline, final)
+        if check is None:   # neither a fall nor a rise out of the noise yet: look again with more steps
+            self._loss_judge_at = self.thresholds.loss_patience_steps
+            return
+        self.step_losses = None
+        self.early_loss = check.status
+        self._emit(trainer, check, always=True)
+        if self._curvature_probe is not None and self.stats["curvature"]["steps"]:
+            self._judge_curvature(trainer)
 
     def _locate_nonfinite(self, trainer: "Trainer", loss: float, inputs: tuple, first_activation: str | None = None
                           ) -> None:
@@ -406,8 +655,15 @@ class Babysitter(Callback):
         inputs_bad = any(_nonfinite(as_array(x, engine)) for x in inputs)
         first_weight = next((name for name, m in self._weights if _nonfinite(engine.to_numpy(m.weight))), None)
         if first_activation is None and not inputs_bad and first_weight is None and inputs:
-            with trainer.preserve_state():
-                first_activation = trace_forward(trainer.model, inputs, engine).first_nonfinite
+            hook = self._validation_hook
+            if hook is not None:
+                hook.paused = True   # this probe runs without gradients in training mode: not a validation
+            try:
+                with trainer.preserve_state():
+                    first_activation = trace_forward(trainer.model, inputs, engine).first_nonfinite
+            finally:
+                if hook is not None:
+                    hook.paused = False
         self._emit(trainer, check_nan_inf(self._when(trainer), loss=loss, inputs_nonfinite=inputs_bad,
                                           first_weight=first_weight, first_activation=first_activation,
                                           labels=self._labels))
@@ -435,9 +691,22 @@ class Babysitter(Callback):
             self._emit(trainer, check_nan_inf(self._when(trainer), first_activation=broken, labels=self._labels))
         kinds = {s.kind for s in samples.values()}
         if "relu" in kinds:
-            self._emit(trainer, check_dead_relu(samples, self.thresholds, self._labels))
+            dead = check_dead_relu(samples, self.thresholds, self._labels)
+            self._emit(trainer, dead)
+            if step == 0:
+                self._alive_at_start = {k for k, s in samples.items()
+                                        if s.dead_fraction is not None and s.dead_fraction <= self.thresholds.dead_layer_fraction}
+            elif dead.status != "pass":
+                died = [k for k in dead.evidence.get("layers", []) if k in self._alive_at_start]
+                if died:
+                    self._emit(trainer, check_units_died(died, trainer.lr, self._labels, whole=dead.status == "fail"))
         if kinds & {"sigmoid", "tanh", "hardtanh"}:
-            self._emit(trainer, check_saturation(samples, self.thresholds, self._labels))
+            recent = {}   # a layer is saturated when it stays so: the least of its last three samples
+            for name, s in samples.items():
+                if s.saturated_fraction is not None:
+                    series = [v for v in acts["layers"][name]["saturated_fraction"][-3:] if v is not None]
+                    recent[name] = float(min(series)) if series else s.saturated_fraction
+            self._emit(trainer, check_saturation(samples, self.thresholds, self._labels, recent))
 
     @_guarded
     def _record_updates(self, trainer: "Trainer") -> None:
@@ -447,7 +716,7 @@ class Babysitter(Callback):
             return
         ratios = {}
         for name, module, old in before:
-            size = float(np.linalg.norm(old))
+            size = max(float(np.linalg.norm(old)), self._floors.get(name, 0.0))
             if size > 0:
                 ratios[name] = float(np.linalg.norm(trainer.engine.to_numpy(module.weight) - old)) / size
         updates = self.stats["updates"]
@@ -464,7 +733,8 @@ class Babysitter(Callback):
             if values:
                 mid = len(values) // 2
                 recent[name] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-        self._emit(trainer, check_update_ratio(recent, th, trainer.lr, self.initial_lr or trainer.lr, self._labels))
+        self._emit(trainer, check_update_ratio(recent, th, trainer.lr, self.initial_lr or trainer.lr, self._labels,
+                                               adaptive=_adaptive(trainer.optimizer)))
 
     @staticmethod
     def _append_series(group: dict[str, Any], key: str, values: Mapping[str, float], trainer: "Trainer",
@@ -483,6 +753,27 @@ class Babysitter(Callback):
 
 
 # ============================================================================= helpers
+def _weight_floors(layers: list[tuple[str, Any]], engine: Any) -> dict[str, float]:
+    """Per layer, the norm its weight has at the smallest accepted init scale (PyTorch's default,
+    std 1/sqrt(3 fan_in)): the update-to-weight ratio is taken against at least that, so that a layer
+    started deliberately small (the output layer ``by_activation`` scales down) is not called over-driven
+    while its weights grow to their working size."""
+    floors = {}
+    for name, module in layers:
+        shape = tuple(module.weight.shape)
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        floors[name] = math.sqrt(float(np.prod(shape)) / (3.0 * max(fan_in, 1)))
+    return floors
+
+
+#: Solvers whose step scales each weight by its own gradient history: every weight moves by about the lr.
+_ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", "Adadelta", "SparseAdam")
+
+
+def _adaptive(optimizer: Any) -> bool:
+    return optimizer is not None and any(cls.__name__ in _ADAPTIVE for cls in type(optimizer).__mro__)
+
+
 def _nonfinite(values: np.ndarray) -> bool:
     return values.dtype.kind == "f" and not np.isfinite(values).all()
 
@@ -522,9 +813,11 @@ def _merge(name: str, passes: Mapping[str, Check] | None) -> Check | None:
                 **{test or "result": c.evidence for test, c in passes.items()})
 
 
-def _not_measured(name: str) -> Check:
+def _not_measured(name: str, why: str | None = None) -> Check:
     reasons = {"loss_decreasing": "too few steps to judge the trend of the loss",
                "learning_rate": "no update was sampled (and too few epochs to judge oscillation)",
                "dead_relu": "no ReLU layer was watched", "saturation": "no sigmoid/tanh layer was watched",
-               "gradient_flow": "no weight gradient was sampled"}
-    return make(name, "pass", f"not measured: {reasons.get(name, 'no data')}")
+               "gradient_flow": "no weight gradient was sampled",
+               "curvature": "no sharpness estimate was made",
+               "data_order": "the training loop gave no batches to look at"}
+    return make(name, "pass", f"not measured: {why or reasons.get(name, 'no data')}")

@@ -20,8 +20,12 @@ __all__ = ["Check", "CHECK_NAMES", "PRE_TRAINING", "DURING_TRAINING", "CHECK_STA
 
 #: Checks made once, before the first update (the lecture's first babysitting steps).
 PRE_TRAINING = ("input_normalization", "init_scheme", "initial_loss", "overfit_tiny_batch")
-#: Checks made while training, on every step (loss) or on sampled steps (activations, gradients, updates).
-DURING_TRAINING = ("nan_inf", "loss_decreasing", "dead_relu", "saturation", "gradient_flow", "learning_rate")
+#: Checks made while training, on every step (loss) or on sampled steps (activations, gradients, updates,
+#: sharpness), on the batches the loop draws and on the validation passes.  ``data_order`` and ``curvature``
+#: are first judged before the first update when the run's data allows; like every check of this group,
+#: they report "not measured" (a pass that says why) when the loop gives nothing to measure.
+DURING_TRAINING = ("nan_inf", "loss_decreasing", "data_order", "dead_relu", "saturation", "gradient_flow",
+                   "learning_rate", "curvature", "validation")
 #: Every check the babysitter makes, in the order a report lists them.
 CHECK_NAMES = PRE_TRAINING + DURING_TRAINING
 

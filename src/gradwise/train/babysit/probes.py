@@ -10,10 +10,13 @@ numbers from a live model:
   activation array is kept; they are attached only for sampled batches, which keeps the cost low;
 * :func:`trace_forward` - one forward pass with a hook on every leaf module, giving the order in
   which layers run (the network's depth order) and the first layer whose output is not finite;
-* :func:`collect_samples` - a few hundred training samples, drawn from the training loader.
+* :func:`collect_samples` - a few hundred training samples, drawn from the training loader;
+* :func:`probe_initialization` - the model at initialization on those samples: the loss and outputs,
+  the scale of the signal entering each weighted layer, and each layer's relative gradient.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +27,8 @@ from gradwise.engines import ACTIVATION_KINDS, Engine, activation_kind
 from gradwise.engines.native import NativeEngine
 
 __all__ = ["ACTIVATION_KINDS", "BOUNDS", "activation_layers", "weighted_layers", "LayerSample", "ActivationRecorder",
-           "activation_sample", "histogram_edges", "trace_forward", "Trace", "collect_samples", "as_array"]
+           "activation_sample", "histogram_edges", "trace_forward", "Trace", "collect_samples", "as_array",
+           "InitProbe", "probe_initialization", "is_float_tensor"]
 
 #: At most this many values of a layer's output go into its histogram (a strided subsample beyond).
 HISTOGRAM_VALUES = 4096
@@ -217,11 +221,13 @@ def _nonfinite(values: np.ndarray) -> bool:
 
 
 def collect_samples(batches: Iterable[Any], split_batch: Callable, n: int,
-                    engine: Engine | None = None) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
-    """Up to ``n`` training samples as NumPy arrays: ``((inputs...), target)``.
+                    engine: Engine | None = None, sizes: list[int] | None = None
+                    ) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Up to ``n`` training samples as NumPy arrays: ``((inputs...), target)``, in the loader's order.
 
     ``batches`` is the training loader; the caller restores every random stream afterwards, so that
     drawing these samples does not change the run (``trainer.preserve_state(model=False, optimizer=False)``).
+    ``sizes``, when given, receives the number of samples of each batch drawn (for ``data_order``).
     """
     inputs: list[list[np.ndarray]] = []
     targets: list[np.ndarray] = []
@@ -233,6 +239,8 @@ def collect_samples(batches: Iterable[Any], split_batch: Callable, n: int,
             inputs.append([as_array(x, engine) for x in xs])
             targets.append(as_array(y, engine))
             count += len(targets[-1])
+            if sizes is not None:
+                sizes.append(len(targets[-1]))
             if count >= n:
                 break
     finally:
@@ -243,3 +251,89 @@ def collect_samples(batches: Iterable[Any], split_batch: Callable, n: int,
         raise ValueError("the training data gave no batch")
     xs = tuple(np.concatenate([b[k] for b in inputs])[:n] for k in range(len(inputs[0])))
     return xs, np.concatenate(targets)[:n]
+
+
+def is_float_tensor(x: Any, engine: Engine) -> bool:
+    """A tensor of floating-point numbers (not token ids or labels)."""
+    if not engine.is_tensor(x):
+        return False
+    dtype = getattr(x, "dtype", None)
+    if getattr(dtype, "is_floating_point", None) is not None:   # a torch.dtype
+        return bool(dtype.is_floating_point)
+    try:
+        return np.dtype(dtype).kind == "f"
+    except TypeError:
+        return engine.to_numpy(x).dtype.kind == "f"
+
+
+@dataclass
+class InitProbe:
+    """What the model does at initialization on training samples (see :func:`probe_initialization`)."""
+
+    loss: float | None
+    outputs: np.ndarray | None
+    samples: int
+    signal: dict[str, float]       # weighted layer -> RMS of its (first, floating-point) input
+    gradients: dict[str, float]    # weighted layer -> ||dL/dW|| / ||W|| on the first chunk
+    output_signal: dict[str, float] = field(default_factory=dict)   # weighted layer -> RMS of its output
+
+
+def probe_initialization(model: Any, loss_fn: Callable | None, inputs: Sequence[np.ndarray], target: np.ndarray,
+                         engine: Engine, weighted: Sequence[tuple[str, Any]], chunk: int,
+                         gradients: Callable[[Any, Sequence[Any]], list] | None = None) -> InitProbe:
+    """Run the model on ``inputs`` in chunks of ``chunk`` samples, in the mode the caller set (training mode
+    with dropout off: batch normalization on batch statistics, as the first update sees it).
+
+    Returns the mean loss over all samples (None without ``loss_fn``), the outputs, the RMS of the
+    floating-point input of every layer in ``weighted`` over all samples, and - with ``gradients(loss,
+    params)``, the framework's ``autograd.grad`` - each layer's weight-gradient norm relative to its weight
+    norm on the first chunk.  The caller restores the model's state afterwards.
+    """
+    sums = {name: [0.0, 0] for name, _ in weighted}
+    out_sums = {name: [0.0, 0] for name, _ in weighted}
+
+    def hook_for(name: str) -> Callable:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            x = args[0] if isinstance(args, (tuple, list)) and args else args
+            for value, store in ((x, sums[name]), (output, out_sums[name])):
+                if is_float_tensor(value, engine):
+                    a = engine.to_numpy(value)
+                    store[0] += float(np.square(a, dtype=np.float64).sum())
+                    store[1] += a.size
+        return hook
+
+    handles = [module.register_forward_hook(hook_for(name)) for name, module in weighted]
+    n = int(len(target))
+    total, outputs, grads = 0.0, [], {}
+    try:
+        for start in range(0, n, max(chunk, 1)):
+            xs = [engine.as_input(np.ascontiguousarray(x[start:start + chunk])) for x in inputs]
+            y = engine.as_input(np.ascontiguousarray(target[start:start + chunk]))
+            first = start == 0 and gradients is not None and loss_fn is not None
+            if first:
+                out = model(*xs)
+                loss = loss_fn(out, y)
+                params = [(name, module.weight) for name, module in weighted
+                          if getattr(module.weight, "requires_grad", False)]
+                if params and getattr(loss, "requires_grad", False):
+                    found = gradients(loss, [p for _, p in params])
+                    for (name, p), g in zip(params, found):
+                        w = float(np.linalg.norm(engine.to_numpy(p)))
+                        if g is not None and w > 0:
+                            grads[name] = float(np.linalg.norm(engine.to_numpy(g))) / w
+            else:
+                with engine.no_grad():
+                    out = model(*xs)
+                    loss = loss_fn(out, y) if loss_fn is not None else None
+            if engine.is_tensor(out):
+                outputs.append(np.array(engine.to_numpy(out), copy=True))
+            if loss is not None:
+                total += engine.item(loss) * len(engine.to_numpy(y))
+    finally:
+        for h in handles:
+            h.remove()
+    signal = {name: math.sqrt(s / c) for name, (s, c) in sums.items() if c}
+    output_signal = {name: math.sqrt(s / c) for name, (s, c) in out_sums.items() if c}
+    return InitProbe(loss=total / n if loss_fn is not None and n else None,
+                     outputs=np.concatenate(outputs) if outputs else None, samples=n, signal=signal,
+                     gradients=grads, output_signal=output_signal)

@@ -17,6 +17,12 @@ the published rule or advice it follows (``source``).  The sources:
   Repair System", ICSE 2021; its default parameters beta_1 = 1e-3 and beta_2 = 1e-4 (vanishing
   gradient), beta_3 = 70 (exploding gradient), gamma = 0.7 (dying ReLU), zeta = 0.03 and
   eta = 0.2 (oscillating / unstable training).
+* **Cohen et al. 2021** - J. Cohen et al., "Gradient Descent on Neural Networks Typically Occurs at the
+  Edge of Stability" (ICLR 2021): gradient descent is stable along the sharpest direction only below
+  ``lr = 2 / lambda_max``, and full-batch training drives the sharpness up to that edge and hovers there.
+* **Lewkowycz et al. 2020** - A. Lewkowycz et al., "The large learning rate phase of deep learning: the
+  catapult mechanism": a step somewhat above ``2 / lambda_max`` at initialization makes the loss rise
+  briefly while the curvature falls, after which training converges.
 * **TheDeepChecker** - H. Ben Braiek and F. Khomh, "Testing Feedforward Neural Networks Training
   Programs" (TOSEM 2023) and its tool: input features normalized (mean ~0 and std ~1, or min-max
   scaled), weights tested against the He / Glorot / LeCun standard deviations, the initial loss
@@ -84,18 +90,39 @@ class Thresholds:
         1e-7, "Units of a hidden layer are symmetric when every row of its weight (and its bias) is equal to this "
               "relative tolerance: they get the same gradient and stay identical - 'we cannot initialize all "
               "weights to zeros'.", "Lecture (Weight Initialization); TheDeepChecker (zero-variance weights)")
+    init_block_gain_max: float = _t(
+        4.0, "The init is judged by what it does to the signal: the RMS of each weighted layer's input is measured on "
+             "training samples before the first update (dropout off).  A hidden block (layer + activation) that "
+             "multiplies the signal by more than 4 explodes it: unscaled N(0, 1) weights on 64 inputs give about 5.7 "
+             "before ReLU; He keeps about 1, PyTorch's default about 0.4.",
+        "Lecture (Weight Initialization: the activations through the depth); He et al. 2015; Glorot & Bengio 2010")
+    init_depth_gain_max: float = _t(
+        10.0, "... and the signal may grow by at most 10x from the first hidden layer's input to the last layer's "
+              "input over the whole depth ...", "Lecture (Weight Initialization); Glorot & Bengio 2010")
+    init_depth_gain_min: float = _t(
+        1e-3, "... or shrink to no less than 1/1000 of it: the CS231n picture of a deep tanh net initialized with "
+              "std 0.01, whose activations collapse to zero layer after layer.  PyTorch's default init shrinks a "
+              "ReLU block by about 0.41 (0.41^5 = 0.012 for a five-block CNN, which trains well), so only deeper "
+              "collapse is reported.", "Lecture (Weight Initialization); CS231n (activation statistics per layer)")
 
     # ------------------------------------------------------------------ initial_loss
     initial_loss_high: float = _t(
-        2.0, "The first loss is suspicious above 2 times its expected value (ln(C) for C-class cross-entropy, "
-             "ln(2) for binary, the label variance plus the outputs' own variance for MSE): over-confident outputs "
-             "from too large an init or unscaled inputs, or outputs starting far from the targets' mean (a relative "
-             "deviation of 100 %).",
+        2.0, "Regression (MSE): the first loss is suspicious above 2 times its expected value, the label variance "
+             "plus the outputs' own variance: the outputs start far from the targets' mean (a relative deviation of "
+             "100 %).  Classification uses initial_logit_spread instead.",
         "Lecture ('check the loss after the first forward pass for a reasonable value'); Karpathy (verify loss @ "
         "init); TheDeepChecker (relative deviation from -log(1/C))")
+    initial_logit_spread: float = _t(
+        3.0, "Classification: the first loss (measured at initialization with dropout off, over up to "
+             "input_sample_size training samples) is suspicious above the loss of random logits with this standard "
+             "deviation - ln(C) plus what confident random guesses cost, which depends on the number of classes C "
+             "(two logits: 1.84 against ln 2 = 0.69; C=10: 5.09 against 2.30).  Logits this spread put e^3 = 20 times "
+             "the probability on a random class: the 'hockey stick' whose first steps only squash the logits.",
+        "Karpathy (verify loss @ init: -log(1/n_classes); 'init well' - a small last layer)")
     initial_loss_low: float = _t(
-        0.5, "... and below half of it: a model that already knows the answers before training suggests a label "
-             "leak or a loss that is not what it seems.", "Karpathy (verify loss @ init); TheDeepChecker")
+        0.5, "... and below half of ln(C) (or of the regression's expected loss): a model that already knows the "
+             "answers before training suggests a label leak or a loss that is not what it seems.",
+        "Karpathy (verify loss @ init); TheDeepChecker")
 
     # ------------------------------------------------------------------ overfit_tiny_batch
     overfit_per_class: int = _t(
@@ -121,6 +148,10 @@ class Thresholds:
     loss_check_steps: int = _t(
         50, "The trend of the training loss is judged over the first 50 steps: enough for windows of 10 steps "
             "at each end, early enough to warn in the first epoch or two.", "gradwise")
+    loss_patience_steps: int = _t(
+        200, "When the first loss_check_steps show neither a fall nor a rise beyond the mini-batch noise (a small, "
+             "noisy regression set), the verdict waits until step 200 (or the end of a shorter run) and is made "
+             "on all the steps so far.", "gradwise")
     loss_window_fraction: float = _t(
         0.2, "The loss at the start and at the end of the judged steps is the mean over their first and last "
              "20 % (at least 3 steps each), so that mini-batch noise does not decide.", "gradwise")
@@ -154,7 +185,9 @@ class Thresholds:
         "Lecture (Sigmoid problem 1, tanh 'still kills gradients when saturated'); SageMaker "
         "saturated_activation")
     saturated_layer_fraction: float = _t(
-        0.5, "A sigmoid/tanh layer is reported when more than 50 % of its outputs (units x samples) are saturated.",
+        0.5, "A sigmoid/tanh layer is reported when more than 50 % of its outputs (units x samples) are saturated on "
+             "each of the last three sampled steps (on the one step before training, at first): a layer that stays "
+             "saturated, not one batch that touches the limit.",
         "SageMaker saturated_activation (threshold_layer 50 %)")
 
     # ------------------------------------------------------------------ gradient_flow
@@ -185,11 +218,24 @@ class Thresholds:
              "1e-3).  SGD at 0.5 on the digits MLP, which trains well, peaks at about 0.2.",
         "CS231n ('if it is higher then the learning rate is likely too high'); SageMaker weight_update_ratio "
         "(large_threshold 10)")
+    update_ratio_high_adaptive: float = _t(
+        0.25, "... for adaptive solvers (Adam, AdamW, RMSprop, Adagrad, ...), whose step moves every weight by about "
+              "the learning rate whatever its gradient, the ratio shows the learning rate directly and its limit is "
+              "lower: Adam at 3e-3 peaks at 0.06 on the benchmark's healthy runs, Adam at 3e-2 at 0.4-0.6.",
+        "CS231n; gradwise (bench/babysit_precision.py)")
     update_ratio_window: int = _t(
         3, "Update ratios are the median over the last 3 sampled steps of each layer.", "gradwise")
     divergence_factor: float = _t(
-        3.0, "Divergence: the recent training loss is more than 3 times its best so far and above where it "
-             "started.", "Lecture (Babysitting: 'Play with ... Learning rate'); AUTOTRAINER (nan_loss / exploding loss)")
+        3.0, "Divergence: the recent training loss (the median of the last divergence_window steps) is more than 3 "
+             "times its best so far and above where it started ...", "Lecture (Babysitting: 'Play with ... Learning rate'); AUTOTRAINER (nan_loss / exploding loss)")
+    divergence_patience: int = _t(
+        20, "A run-away loss is reported once it has stayed diverged for 20 steps in a row: a learning rate above "
+            "2/lambda_max at initialization makes the loss rise for ten or so steps while the curvature falls (the "
+            "catapult), and training then goes on.", "Lewkowycz et al. 2020 (catapult); gradwise")
+    divergence_runaway: float = _t(
+        10.0, "... and at once when the mean of the last divergence_window losses is 10x the loss at initialization: "
+              "the catapults of the benchmark's healthy runs peak below 6x, an exploding step (SGD at 10 on the "
+              "digits MLP) passes 15x within five steps.", "gradwise (bench/babysit_precision.py)")
     divergence_window: int = _t(
         5, "Steps averaged for the recent and the best training loss of the divergence test.", "gradwise")
     oscillation_min_epochs: int = _t(
@@ -201,6 +247,65 @@ class Thresholds:
     oscillation_rate: float = _t(
         0.2, "... and the loss oscillates when such swings occur in at least 20 % of the epochs.",
         "AUTOTRAINER eta = 0.2")
+    oscillation_noise_z: float = _t(
+        3.0, "... and a swing must also exceed 3 standard errors of the difference between the two epoch means "
+             "(each epoch's standard error from the spread of its step losses): on a small training set, or with "
+             "dropout, the per-epoch loss wobbles by chance and that is no sign of a learning rate too high.",
+        "gradwise (a z-test against mini-batch noise)")
+
+    # ------------------------------------------------------------------ curvature
+    curvature_samples: int = _t(
+        256, "Training samples of the fixed probe on which the Hessian's largest eigenvalue (sharpness) is "
+             "estimated, the same probe every time so that the curve over training is comparable.",
+        "Cohen et al. 2021 (edge of stability: sharpness of the training loss)")
+    curvature_iterations: int = _t(
+        20, "Power iterations (Hessian-vector products) at most for the first estimate ...", "gradwise")
+    curvature_warm_iterations: int = _t(
+        4, "... and for later ones, which start from the previous eigenvector.", "gradwise")
+    curvature_rtol: float = _t(
+        0.02, "Power iteration stops when the Rayleigh quotient changes by less than 2 % between iterations.",
+        "gradwise")
+    curvature_first_step: int = _t(
+        50, "After the estimate at initialization, sharpness is measured at the end of the first epoch that "
+            "reaches step 50, then 100, 200, 400, ... (doubling): dense early, where it changes most.", "gradwise")
+    curvature_budget: float = _t(
+        0.015, "A later estimate is skipped while the estimates so far have cost more than 1.5 % of the run's time "
+               "(the babysitter's whole overhead stays under 5 %: bench/babysit_overhead.py).", "gradwise")
+    curvature_margin: float = _t(
+        1.0, "SGD: the learning rate at initialization above the stable limit 2/lambda_max (with momentum m: "
+             "2(1+m)/lambda_max) - on the quadratic model every step then overshoots along the sharpest direction - "
+             "is reported when the loss then does not fall (loss_decreasing warns): a step above the limit often "
+             "recovers on its own, the sharpness dropping as training starts (the 'catapult'), and then it is no "
+             "fault.", "Lecture (condition number of the Hessian); Cohen et al. 2021; Lewkowycz et al. 2020 (catapult)")
+    curvature_margin_alone: float = _t(
+        4.0, "... and above 4x the limit at initialization it is reported whatever the loss does (healthy SGD runs "
+             "on small CNNs start at up to 3x the limit and recover).",
+        "gradwise (bench/babysit_precision.py); Lewkowycz et al. 2020")
+    curvature_margin_later: float = _t(
+        2.0, "Later in training a learning rate above 2x the limit at two sharpness estimates in a row is reported: "
+             "gradient descent trains at the edge of stability (sharpness hovering at 2/lr) without harm, but not "
+             "persistently far beyond it.", "Cohen et al. 2021 (edge of stability)")
+
+    # ------------------------------------------------------------------ data_order
+    order_max_association: float = _t(
+        0.5, "The first training batches (those of input_sample_size samples) are tested for order: Cramer's V "
+             "between batch and class above 0.5 (1 = every batch a single class; shuffled batches give about "
+             "sqrt(df / n)) ...", "gradwise (a chi-square test of homogeneity)")
+    order_z: float = _t(
+        6.0, "... and a chi-square statistic more than 6 standard deviations above its degrees of freedom: the "
+             "batches are not random draws of the data - shuffle it (shuffle=True).",
+        "gradwise (the chi-square test of homogeneity)")
+    order_max_rank_correlation: float = _t(
+        0.9, "Regression: the targets of the first samples sorted (rank correlation with their position above 0.9).",
+        "gradwise")
+
+    # ------------------------------------------------------------------ gradient accumulation (zero_grad)
+    accumulation_novelty: float = _t(
+        0.25, "zero_grad() forgotten: at a sampled step the gradient after backward differs from the one left by "
+              "the previous step by less than 25 % of its size ...", "gradwise")
+    accumulation_growth: float = _t(
+        3.0, "... while its norm has grown more than 3x since the first step: each backward adds to the sum of all "
+             "the previous gradients.", "gradwise")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -208,11 +313,15 @@ class Thresholds:
                 raise ValueError(f"Thresholds.{f.name} must be positive, got {getattr(self, f.name)!r}")
         if self.update_ratio_low >= self.update_ratio_high:
             raise ValueError("Thresholds.update_ratio_low must be below update_ratio_high")
+        if self.init_depth_gain_min >= 1 or self.init_depth_gain_max <= 1 or self.init_block_gain_max <= 1:
+            raise ValueError("Thresholds.init_depth_gain_min must be < 1 and init_depth_gain_max, "
+                             "init_block_gain_max > 1 (factors of the signal's scale)")
         if self.initial_loss_low >= 1 or self.initial_loss_high <= 1:
             raise ValueError("Thresholds.initial_loss_low must be < 1 and initial_loss_high > 1 (factors of the "
                              "expected initial loss)")
         for name in ("dead_activity", "dead_layer_fraction", "saturation_margin", "saturated_layer_fraction",
-                     "loss_window_fraction", "overfit_loss_fraction", "oscillation_rate"):
+                     "loss_window_fraction", "overfit_loss_fraction", "oscillation_rate", "curvature_budget",
+                     "order_max_association", "order_max_rank_correlation", "accumulation_novelty"):
             if getattr(self, name) >= 1:
                 raise ValueError(f"Thresholds.{name} is a fraction and must be below 1")
 
