@@ -19,6 +19,16 @@ Four sets (see ``SETS`` in make_curve_runs.py), in the order they were used:
 * ``fresh``   - tests/data/curve_runs_fresh: yet other seeds, made after the second round and measured
   once with the method unchanged: the honest figure now.
 
+Two more sets come from bench/diagnose_corpus (generate.py): ``corpus_dev`` - the development families the
+method was chosen on by leave-one-family-out cross-validation - and ``corpus_fresh`` - families never used in
+development, generated once after the method was frozen.  Their runs carry ``verified`` (the built-in cause
+showed in statistics of the recorded and hidden curves); "cause showed" rows score the verified runs.
+
+Two epochs are scored for overfit runs.  The *stop epoch* (``Diagnosis.stop_epoch``, where the smoothed
+validation trend bottoms out) against the band below; the *kept weights* (``Diagnosis.best_epoch``, the lowest
+raw validation loss) by the true loss of that very epoch's weights - unsmoothed, since the weights one keeps
+are those of one epoch - against the same band on the raw true curve.
+
 How a stop epoch is scored ("right" = inside ``best_epoch_range`` of labels.json): the true
 generalisation curve of the run (a large hidden test set, averaged over 3 epochs) is at most
 ``min(5 % of its minimum, 25 % of its later rise)`` above its minimum there - stopping at that epoch
@@ -27,7 +37,8 @@ true_loss.json) is the same thing as a number: how much higher the true loss is 
 than at the best one, relative to the best.  As a reference the bench also scores two stop rules
 that read the validation curve naively: its raw minimum and the minimum of its 3-epoch mean.
 
-    python bench/diagnose_accuracy.py [--set all|tuning|heldout|final|fresh] [--runs DIR] [--plot grid.png]
+    python bench/diagnose_accuracy.py [--set all|tuning|heldout|final|fresh|corpus_dev|corpus_fresh] [--runs DIR]
+                                      [--plot grid.png]
                                       [--verbose]
 """
 from __future__ import annotations

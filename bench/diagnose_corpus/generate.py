@@ -212,7 +212,7 @@ def recipes(family: str, set_name: str, per_family_scale: float = 1.0) -> list[S
     rng = np.random.default_rng(base)
     arch = ARCH.get(family, "mlp")
     fixed = FIXED_SIZE.get(family)
-    big_n = min(1200, int(fixed * 0.55)) if fixed else 2000
+    big_n = min(1200, int(fixed * 0.55)) if fixed else 1200 if family in ARCH else 2000
     out: list[Spec] = []
     k = 0
     for cond, count in PER_CONDITION.items():
@@ -392,7 +392,8 @@ def splits(s: Spec) -> tuple[Data, dict[str, np.ndarray]]:
     n = len(d.x)
     idx = np.arange(n)
     # the test set (true curve) first: a representative share of the data
-    n_test = min(4000, n - s.n_train - (s.n_val if not s.val_resample else 0)) if not fixed else \
+    cap = 1500 if s.family in ARCH else 4000      # convolutional families: a smaller test set keeps runs short
+    n_test = min(cap, n - s.n_train - (s.n_val if not s.val_resample else 0)) if not fixed else \
         max(250, n - s.n_train - s.n_val * (6 if s.val_easy else 1))
     if fixed and s.train_region < 1 or fixed and s.train_imbalance:
         n_test = min(n_test, n // 3)

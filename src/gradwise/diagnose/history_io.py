@@ -21,7 +21,14 @@ Supported inputs (:func:`read_history`):
 * A JSON file holding Keras' ``History.history`` dict of lists.
 * TensorBoard event files or a directory of them (read with the optional ``tensorboard`` package):
   scalars such as ``loss``/``train_loss``/``Loss/train`` and ``val_loss``/``validation/loss``/``Loss/val``,
-  and Keras' layout of ``train/`` and ``validation/`` runs each holding ``epoch_loss``.
+  Keras' layout of ``train/`` and ``validation/`` runs each holding ``epoch_loss``, and PyTorch's
+  ``SummaryWriter.add_scalars("Loss", {"train": ..., "val": ...})`` layout (``Loss_train/``, ``Loss_val/``).
+* Plain CSVs with an epoch column and any of the common spellings (``train_loss``, ``Loss/train``,
+  ``valid_loss``, ``validation_loss``, ``loss/val`` ...; case, spaces, dashes and dots do not matter).
+* Lightning ``metrics.csv`` re-saved with ``NaN`` instead of empty cells (a row whose every value is NaN is
+  still a diverged run).
+* A directory holding several runs: :func:`read_histories` reads each (``gradwise diagnose DIR`` prints a
+  table); :func:`read_history` on such a directory names the runs it found.
 
 Column names are matched, case-insensitively, against the explicit candidate lists below
 (:data:`TRAIN_LOSS_NAMES`, ...); if no training-loss column is found the error lists the columns that

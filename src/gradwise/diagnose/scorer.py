@@ -95,8 +95,10 @@ def decide(f: Features, reading: Any, model: dict[str, Any] | None = None,
     the default cascade, so with other thresholds the rules decide and the scorer only gives the confidence)."""
     model = model if model is not None else load()
     if model is None or not f.has_validation:
+        # without a validation curve only underfitting is read (rules 2, 2b, 6t): the rule's cross-validated share
+        # of right readings ("6t", the training half of rule 6, counts as rule 6)
         table = (model or {}).get("rule_confidence", {})
-        return reading.verdict, float(table.get(reading.rule, 0.5)), None, {}
+        return reading.verdict, float(table.get(reading.rule, table.get(reading.rule.rstrip("t"), 0.5))), None, {}
     probs = probabilities(f, reading.verdict, model)
     policy = policy or model.get("policy", "rules")
     verdict = reading.verdict
