@@ -3,7 +3,10 @@
 ``tests/test_babysit_faults.py`` seeds each fault into a gradwise MLP; here the same faults go into a
 PyTorch MLP 64-64-10 on the embedded digits, so that ``fit``, :func:`gradwise.train.watch` and the
 Lightning callback can all be held to the same bar: each fault flagged by the right check
-(:func:`assert_flagged`), a healthy run (He before ReLU, Xavier on the logits) by none.
+(:func:`assert_flagged`), a healthy run (He before ReLU, Xavier on the logits) by none.  Beyond the
+seven of the original bar: softmax before ``CrossEntropyLoss``, unscaled N(0, 1) weights, a layer
+frozen by mistake, labels shuffled against the inputs and vanishing gradients in a deep sigmoid net
+(``bench/babysit_precision.py`` measures them all, in many variants).
 """
 from __future__ import annotations
 
@@ -21,10 +24,12 @@ __all__ = ["Fault", "FAULTS", "HEALTHY", "digits", "mlp", "make_optimizer", "fla
 
 def digits(kind: str = "standard", n_train: int = 1400) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """``((x_train, y_train), (x_val, y_val))`` of the embedded digits: ``"standard"`` pixels scaled to [0, 1]
-    (normalized as the babysitter wants), ``"raw"`` the 0..16 pixel values (not normalized)."""
-    x, y = load_digits(flatten=True, normalize=kind == "standard")
+    (normalized as the babysitter wants), ``"raw"`` the 0..16 pixel values (not normalized), ``"shuffled"``
+    the standard pixels with the training labels shuffled against them (validation labels intact)."""
+    x, y = load_digits(flatten=True, normalize=kind != "raw")
     x = x.astype(np.float32)
-    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+    train_y = np.random.default_rng(0).permutation(y[:n_train]) if kind == "shuffled" else y[:n_train]
+    return (x[:n_train], train_y), (x[n_train:], y[n_train:])
 
 
 def mlp(act: type = torch.nn.ReLU, seed: int = 0, hidden: int = 64) -> torch.nn.Sequential:
@@ -133,6 +138,62 @@ def _zero_model() -> torch.nn.Module:
     return model
 
 
+def _symptom(checks: list, name: str, symptom: str) -> None:
+    found = _one(checks, name)
+    assert found.status in ("warn", "fail") and found.evidence.get("symptom") == symptom, found
+
+
+def _softmax(checks: list) -> None:
+    _symptom(checks, "initial_loss", "softmax_before_loss")
+
+
+def _exploding_init(checks: list) -> None:
+    _symptom(checks, "init_scheme", "exploding_signal")
+
+
+def _frozen(checks: list) -> None:
+    _symptom(checks, "gradient_flow", "frozen_after_trained")
+
+
+def _not_learning(checks: list) -> None:
+    _symptom(checks, "loss_decreasing", "not_below_baseline")
+
+
+def _vanishing(checks: list) -> None:
+    flow = _one(checks, "gradient_flow")
+    assert flow.status == "warn" and "vanishing" in flow.message, flow
+
+
+def _softmax_model() -> torch.nn.Module:
+    return torch.nn.Sequential(*mlp(), torch.nn.Softmax(dim=1))   # CrossEntropyLoss applies its own softmax
+
+
+def _normal_model() -> torch.nn.Module:
+    model = mlp(hidden=128)
+    for layer in (model[0], model[2]):
+        torch.nn.init.normal_(layer.weight, 0.0, 1.0)   # unscaled N(0, 1): the signal grows ~8x per layer
+    return model
+
+
+def _frozen_model() -> torch.nn.Module:
+    model = mlp()
+    model[2].requires_grad_(False)   # the (fresh) output layer frozen by mistake: only the hidden layer learns
+    return model
+
+
+def _deep_sigmoid_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    layers, width = [], 64
+    for _ in range(8):   # Xavier keeps the signal, but each sigmoid passes at most 1/4 of the gradient back
+        layers += [torch.nn.Linear(width, 32), torch.nn.Sigmoid()]
+        width = 32
+    layers.append(torch.nn.Linear(32, 10))
+    for layer in layers[::2]:
+        torch.nn.init.xavier_normal_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+    return torch.nn.Sequential(*layers)
+
+
 def _hot_model() -> torch.nn.Module:
     model = mlp()
     with torch.no_grad():
@@ -149,6 +210,11 @@ FAULTS: dict[str, Fault] = {f.name: f for f in [
     Fault("saturated_sigmoids", _saturated_model, _saturated),
     Fault("zero_init", _zero_model, _zero),
     Fault("hot_logits", _hot_model, _hot),
+    Fault("softmax_before_loss", _softmax_model, _softmax),
+    Fault("unscaled_normal_init", _normal_model, _exploding_init),
+    Fault("layer_frozen_by_mistake", _frozen_model, _frozen),
+    Fault("labels_shuffled", mlp, _not_learning, data="shuffled"),
+    Fault("deep_sigmoid_vanishing", _deep_sigmoid_model, _vanishing, optimizer=("sgd", {"lr": 0.1})),
 ]}
 
 

@@ -23,9 +23,11 @@ to ``checks.json``.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -142,6 +144,7 @@ class Babysitter(Callback):
         self.val_train_mode: list[str] | None = None
         self._curvature_vector: np.ndarray | None = None
         self._curvature_probe: tuple[tuple, Any] | None = None
+        self._curvature_cost = 0.0
         self._curvature_params: list[Any] = []
         self._grads_before: dict[str, np.ndarray] = {}
         self._validation_hook: ValidationModeHook | None = None
@@ -307,13 +310,14 @@ class Babysitter(Callback):
                 batches, th, trainer.is_classification)), True)
         else:
             self._unmeasured["data_order"] = "the loop gave one sample batch, not the batches it draws"
-        chunk = max(len(as_array(target, trainer.engine)), 32)
+        chunk = max(len(as_array(target, trainer.engine)), 128)
 
         def probe() -> Any:
             with trainer.preserve_state():
                 model.train()
                 with dropout_off(model):
-                    return probe_initialization(model, trainer.loss_fn, xs, ys, trainer.engine, self._weights, chunk,
+                    return probe_initialization(model, trainer.loss_fn, [x[:256] for x in xs], ys[:256],
+                                                trainer.engine, self._weights, chunk,
                                                 lambda loss, params: first_gradients(trainer.engine, loss, params))
 
         found = self._safely("initial_loss", probe)
@@ -341,7 +345,7 @@ class Babysitter(Callback):
         else:
             first, probed, samples, mode = loss, as_array(outputs, trainer.engine), None, ""
         self._emit(trainer, self._safely("initial_loss", lambda: check_initial_loss(
-            first, expected_initial_loss(loss_name, kind, ys if samples else as_array(target, trainer.engine),
+            first, expected_initial_loss(loss_name, kind, ys[:samples] if samples else as_array(target, trainer.engine),
                                          trainer.num_classes, probed), th, kind=kind, loss_name=loss_name,
             num_classes=trainer.num_classes, outputs=probed, samples=samples, mode=mode)), True)
 
@@ -360,8 +364,8 @@ class Babysitter(Callback):
         self._emit(trainer, self._safely("overfit_tiny_batch", overfit), True)
         n = th.curvature_samples
         self._prepare_curvature(trainer, (tuple(x[:n] for x in xs), ys[:n]))
-        if self._curvature_probe is not None:
-            self._measure_curvature(trainer, 0)
+        if self._curvature_probe is not None and type(trainer.optimizer).__name__ == "SGD":
+            self._measure_curvature(trainer, 0)   # the stability rule needs the sharpness before the first step
 
     def _frozen_layers(self, trainer: "Trainer") -> Check | None:
         """``gradient_flow``'s test for layers that never get an update (frozen, or not in the optimizer)."""
@@ -397,18 +401,23 @@ class Babysitter(Callback):
         self.stats["curvature"].update(samples=int(len(probe[1])), solver=type(trainer.optimizer).__name__)
 
     @_guarded
-    def _measure_curvature(self, trainer: "Trainer", step: int) -> None:
-        """One sharpness estimate (power iteration, warm-started after the first), recorded and judged."""
+    def _measure_curvature(self, trainer: "Trainer", step: int, allowed: float | None = None) -> None:
+        """One sharpness estimate (power iteration, warm-started after the first), recorded and judged;
+        ``allowed``: the seconds it may take (the power iteration stops when they run out)."""
         th = self.thresholds
         inputs, target = self._curvature_probe
         warm = self._curvature_vector is not None
-        with trainer.preserve_state(optimizer=False):
+        t0 = time.perf_counter()
+        deadline = None if allowed is None else t0 + allowed
+        with _modes_kept(trainer):
             found = measure_sharpness(trainer.model, trainer.loss_fn, inputs, target, trainer.engine,
                                       self._curvature_params, self._curvature_vector,
                                       th.curvature_warm_iterations if warm else th.curvature_iterations,
-                                      th.curvature_rtol)
+                                      th.curvature_rtol, deadline)
+        seconds = time.perf_counter() - t0
         if step > 0:
-            self.curvature_seconds += found.seconds
+            self.curvature_seconds += seconds
+        self._curvature_cost = seconds / (found.iterations + 1)   # per Hessian-vector product
         if not math.isfinite(found.value):
             return
         self._curvature_vector = found.vector
@@ -526,6 +535,8 @@ class Babysitter(Callback):
         engine = trainer.engine
         norms: dict[str, float] = {}
         first_bad, total_abs, count = None, 0.0, 0
+        before, self._grads_before = self._grads_before, {}
+        change = previous = 0.0   # against the gradients the previous step left: zero_grad forgotten?
         for name, module in self._weights:
             grad = module.weight.grad
             if grad is None:
@@ -537,19 +548,21 @@ class Babysitter(Callback):
             norms[name] = norm
             total_abs += float(np.abs(g).sum())
             count += g.size
+            old = before.get(name)
+            if old is not None and old.shape == g.shape:
+                change += float(np.square(g - old).sum())
+                previous += norm * norm
         self._append_series(self.stats["gradients"], "norms", norms, trainer, trainer.global_step + 1)
         if first_bad is not None:
             self._emit(trainer, check_nan_inf(self._when(trainer), first_gradient=first_bad, labels=self._labels))
         elif norms:
             self._emit(trainer, check_gradient_flow(norms, total_abs / max(count, 1), self.thresholds, self._labels))
-            before, self._grads_before = self._grads_before, {}
+            now = math.sqrt(sum(v * v for v in norms.values()))
             if self.first_grad_norm is None:
-                self.first_grad_norm = math.sqrt(sum(v * v for v in norms.values()))
-            elif before:
-                current = {name: engine.to_numpy(m.weight.grad) for name, m in self._weights
-                           if name in before and m.weight.grad is not None}
-                self._emit(trainer, check_gradient_accumulation(before, current, self.first_grad_norm,
-                                                                self.thresholds))
+                self.first_grad_norm = now
+            elif previous > 0:
+                self._emit(trainer, check_gradient_accumulation(math.sqrt(change), math.sqrt(previous),
+                                                                self.first_grad_norm, self.thresholds))
         self._before = self._weights_before_update(trainer)
 
     def _weights_before_update(self, trainer: "Trainer") -> list[tuple[str, Any, np.ndarray]]:
@@ -593,11 +606,14 @@ class Babysitter(Callback):
         if isinstance(val, (int, float)) and math.isfinite(val):
             self.val_epochs += 1
             self.val_below += int(val < float(logs["loss"]))
-        if (self._curvature_probe is not None and trainer.global_step >= self.curvature_next
-                and self.curvature_seconds <= th.curvature_budget * trainer.elapsed):
-            while self.curvature_next <= trainer.global_step:
-                self.curvature_next *= 2
-            self._measure_curvature(trainer, trainer.global_step)
+        if self._curvature_probe is not None and trainer.global_step >= self.curvature_next:
+            # a Hessian-vector product costs about three training steps until one has been timed
+            per_product = self._curvature_cost or 3 * trainer.elapsed / max(trainer.global_step, 1)
+            allowed = th.curvature_budget * trainer.elapsed - self.curvature_seconds
+            if allowed >= 3 * per_product:   # the gradient's graph and two products at least
+                while self.curvature_next <= trainer.global_step:
+                    self.curvature_next *= 2
+                self._measure_curvature(trainer, trainer.global_step, allowed)
 
     # ================================================================== the end
     @_guarded
@@ -753,6 +769,23 @@ class Babysitter(Callback):
 
 
 # ============================================================================= helpers
+@contextlib.contextmanager
+def _modes_kept(trainer: "Trainer") -> Any:
+    """Around a probe that changes no weight (the sharpness estimate): the modules' modes put back, and the
+    buffers too when the model has any (a training-mode forward pass moves batch normalization's running
+    statistics) - the whole of ``trainer.preserve_state`` only then, as it costs a copy of the model."""
+    model = trainer.model
+    if next(iter(model.buffers()), None) is not None:
+        with trainer.preserve_state(optimizer=False):
+            yield
+        return
+    modes = trainer.engine.modes(model)
+    try:
+        yield
+    finally:
+        trainer.engine.set_modes(modes)
+
+
 def _weight_floors(layers: list[tuple[str, Any]], engine: Any) -> dict[str, float]:
     """Per layer, the norm its weight has at the smallest accepted init scale (PyTorch's default,
     std 1/sqrt(3 fan_in)): the update-to-weight ratio is taken against at least that, so that a layer

@@ -152,12 +152,14 @@ def twice_differentiable(model: Any, engine: Any) -> str | None:
 
 # ============================================================================= power iteration
 def top_eigenvalue(hvp: Callable[[np.ndarray], np.ndarray], size: int, start: np.ndarray | None = None,
-                   max_iter: int = 20, rtol: float = 0.02, seed: int = 0) -> tuple[float, np.ndarray, int]:
+                   max_iter: int = 20, rtol: float = 0.02, seed: int = 0, deadline: float | None = None
+                   ) -> tuple[float, np.ndarray, int]:
     """``(lambda, v, iterations)``: the Hessian eigenvalue of largest magnitude by power iteration.
 
     Starts from ``start`` (the previous estimate's vector: warm starts converge in a few products)
     or a seeded random vector (a private NumPy generator: no global stream is touched); stops when
-    the Rayleigh quotient changes by less than ``rtol`` between iterations, or after ``max_iter``.
+    the Rayleigh quotient changes by less than ``rtol`` between iterations, after ``max_iter``, or once
+    ``time.perf_counter()`` passes ``deadline`` (after two products at least).
     """
     rng = np.random.default_rng(seed)
     v = np.asarray(start, dtype=np.float64) if start is not None and start.size == size else rng.normal(size=size)
@@ -175,6 +177,8 @@ def top_eigenvalue(hvp: Callable[[np.ndarray], np.ndarray], size: int, start: np
             break
         v = hv / hv_norm
         if lam_prev is not None and abs(lam - lam_prev) <= rtol * abs(lam):
+            break
+        if deadline is not None and done >= 2 and time.perf_counter() > deadline:
             break
         lam_prev = lam
     return lam, v, done
@@ -206,7 +210,7 @@ class Sharpness:
 
 def measure_sharpness(model: Any, loss_fn: Callable, inputs: Sequence[Any], target: Any, engine: Any,
                       params: Sequence[Any], start: np.ndarray | None = None, max_iter: int = 20,
-                      rtol: float = 0.02) -> Sharpness:
+                      rtol: float = 0.02, deadline: float | None = None) -> Sharpness:
     """``lambda_max`` of ``loss_fn(model(*inputs), target)`` at the current weights (training mode, dropout off).
 
     The caller restores the model's buffers and modes afterwards (batch normalization's running statistics
@@ -217,7 +221,7 @@ def measure_sharpness(model: Any, loss_fn: Callable, inputs: Sequence[Any], targ
     with dropout_off(model), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         loss = loss_fn(model(*inputs), target)
         hvp = hvp_for(engine, loss, params)
-        value, vector, iterations = top_eigenvalue(hvp, hvp.size, start, max_iter, rtol)
+        value, vector, iterations = top_eigenvalue(hvp, hvp.size, start, max_iter, rtol, deadline=deadline)
     samples = int(target.shape[0]) if hasattr(target, "shape") and len(target.shape) else 0
     return Sharpness(value, iterations, time.perf_counter() - t0, samples, vector)
 

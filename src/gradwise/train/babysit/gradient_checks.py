@@ -239,26 +239,19 @@ def check_frozen_layers(layers: Sequence[tuple[str, bool, bool]], labels: Mappin
     return make(name, "pass", f"all {len(layers)} weighted layer(s) train", **evidence)
 
 
-def check_gradient_accumulation(previous: Mapping[str, np.ndarray], current: Mapping[str, np.ndarray],
-                                first_norm: float, th: Thresholds) -> Check | None:
+def check_gradient_accumulation(change: float, now: float, first_norm: float, th: Thresholds) -> Check | None:
     """``zero_grad()`` forgotten: gradients pile up from step to step.
 
-    ``previous``: the weight gradients left by the previous step (read before this step's forward pass);
-    ``current``: after this step's backward; ``first_norm``: the gradient norm at the first sampled step.
-    When the gradients are zeroed, ``current`` is this batch's gradient alone; when they are not, it is
-    ``previous`` plus this batch's gradient, so it differs from ``previous`` by little (less than
-    ``accumulation_novelty`` of its size) while its norm has grown far above the first step's (more than
-    ``accumulation_growth``).  None when there is nothing to compare.
+    ``change``: the norm of (the weight gradients after this step's backward - those the previous step left,
+    read before this step's forward pass); ``now``: the norm of this step's gradients (over the same layers);
+    ``first_norm``: the gradient norm at the first sampled step.  When the gradients are zeroed, they are this
+    batch's gradient alone and differ from the previous batch's by about their own size; when they are not,
+    they are the previous ones plus this batch's, so they differ by little (less than ``accumulation_novelty``
+    of their size) while their norm has grown far above the first step's (more than ``accumulation_growth``).
+    None when there is nothing to compare.
     """
-    common = [k for k in current if previous.get(k) is not None and previous[k].shape == current[k].shape]
-    if not common or not first_norm > 0:
+    if not (now > 0 and first_norm > 0 and math.isfinite(now) and math.isfinite(change)):
         return None
-    now = math.sqrt(sum(float(np.square(current[k], dtype=np.float64).sum()) for k in common))
-    before = math.sqrt(sum(float(np.square(previous[k], dtype=np.float64).sum()) for k in common))
-    if not (now > 0 and before > 0 and math.isfinite(now)):
-        return None
-    change = math.sqrt(sum(float(np.square(current[k].astype(np.float64) - previous[k], dtype=np.float64).sum())
-                           for k in common))
     novelty, growth = change / now, now / first_norm
     evidence = dict(test="accumulation", novelty=novelty, growth=growth, limits={
         "novelty": th.accumulation_novelty, "growth": th.accumulation_growth})

@@ -8,6 +8,7 @@ a bug or too little capacity); "Observe the training loss ... Is it decreasing?"
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -45,15 +46,17 @@ def expected_initial_loss(loss_name: str, kind: str | None, target: np.ndarray, 
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def random_logit_loss(classes: int, spread: float, single_logit: bool = False) -> float:
     """The mean cross-entropy of logits drawn i.i.d. from N(0, spread^2): what an untrained model whose outputs
     have that spread costs (``ln(C)`` at spread 0).  ``single_logit``: one logit against two classes
-    (``BCEWithLogitsLoss``).  A fixed private generator: the value is deterministic and no stream moves."""
+    (``BCEWithLogitsLoss``).  Monte Carlo over a fixed private generator (about 0.01 of standard error): the
+    value is deterministic, cached, and no global random stream moves."""
     rng = np.random.default_rng(12345)
     if single_logit:
-        z = rng.normal(0.0, spread, size=200_000)
+        z = rng.normal(0.0, spread, size=50_000)
         return float(np.mean(np.logaddexp(0.0, z)))
-    n = max(2_000, 400_000 // classes)
+    n = max(1_000, 100_000 // classes)
     z = rng.normal(0.0, spread, size=(n, classes))
     top = z.max(axis=1)
     lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))

@@ -255,22 +255,25 @@ class Thresholds:
 
     # ------------------------------------------------------------------ curvature
     curvature_samples: int = _t(
-        256, "Training samples of the fixed probe on which the Hessian's largest eigenvalue (sharpness) is "
+        128, "Training samples of the fixed probe on which the Hessian's largest eigenvalue (sharpness) is "
              "estimated, the same probe every time so that the curve over training is comparable.",
         "Cohen et al. 2021 (edge of stability: sharpness of the training loss)")
     curvature_iterations: int = _t(
         20, "Power iterations (Hessian-vector products) at most for the first estimate ...", "gradwise")
     curvature_warm_iterations: int = _t(
-        4, "... and for later ones, which start from the previous eigenvector.", "gradwise")
+        3, "... and for later ones, which start from the previous eigenvector.", "gradwise")
     curvature_rtol: float = _t(
         0.02, "Power iteration stops when the Rayleigh quotient changes by less than 2 % between iterations.",
         "gradwise")
     curvature_first_step: int = _t(
-        50, "After the estimate at initialization, sharpness is measured at the end of the first epoch that "
-            "reaches step 50, then 100, 200, 400, ... (doubling): dense early, where it changes most.", "gradwise")
+        50, "Sharpness is measured before the first update for SGD (whose stable step it limits), then at the "
+            "end of the first epoch that reaches step 50, then 100, 200, 400, ... (doubling): dense early, where "
+            "it changes most.", "gradwise")
     curvature_budget: float = _t(
-        0.015, "A later estimate is skipped while the estimates so far have cost more than 1.5 % of the run's time "
-               "(the babysitter's whole overhead stays under 5 %: bench/babysit_overhead.py).", "gradwise")
+        0.01, "A later estimate is made only while the estimates after initialization stay within 1 % of the run's "
+              "time so far (the power iteration stops when the allowance runs out): short runs get few points, "
+              "long ones many, and the babysitter's whole overhead stays under 5 % (bench/babysit_overhead.py).",
+        "gradwise")
     curvature_margin: float = _t(
         1.0, "SGD: the learning rate at initialization above the stable limit 2/lambda_max (with momentum m: "
              "2(1+m)/lambda_max) - on the quadratic model every step then overshoots along the sharpest direction - "

@@ -35,15 +35,19 @@ def mode_sensitive_layers(model: Any) -> list[tuple[str, Any]]:
             if "Dropout" in type(m).__name__ or "BatchNorm" in type(m).__name__]
 
 
-def grad_enabled(engine: Any) -> bool:
-    """Whether the model's framework records gradients now (a validation runs under ``no_grad``)."""
+def _grad_mode(engine: Any) -> Callable[[], bool]:
     if engine.name == "torch":
         import torch
 
-        return torch.is_grad_enabled()
+        return torch.is_grad_enabled
     from gradwise.tensor.grad_mode import is_grad_enabled
 
-    return is_grad_enabled()
+    return is_grad_enabled
+
+
+def grad_enabled(engine: Any) -> bool:
+    """Whether the model's framework records gradients now (a validation runs under ``no_grad``)."""
+    return _grad_mode(engine)()
 
 
 class ValidationModeHook:
@@ -55,9 +59,10 @@ class ValidationModeHook:
                  layers: Sequence[tuple[str, Any]] = ()) -> None:
         self.report, self.engine, self.layers = report, engine, list(layers)
         self.paused = False
+        self._grad_enabled = _grad_mode(engine) if report is not None else None
 
     def __call__(self, module: Any, args: Any) -> None:
-        if self.report is None or self.paused or not module.training or grad_enabled(self.engine):
+        if self.report is None or self.paused or not module.training or self._grad_enabled():
             return
         active = [name for name, m in self.layers if m.training and getattr(m, "p", 1) != 0]
         if active:
