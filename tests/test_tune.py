@@ -300,3 +300,45 @@ def test_cli_runs_a_search_and_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "trials 3/3" in out and "best trial" in out and "diagnosis" in out
     assert (tmp_path / "run" / "results.csv").is_file()
+
+
+# ============================================================================= one study, one set of settings
+def test_a_study_refuses_trials_run_with_other_settings(tmp_path):
+    """Re-running a search on an existing study with another seed, sampler, epochs or space is refused, naming
+    the differences and what to do; more trials or workers are fine; --force mixes them and records it."""
+    from gradwise.tune.study import SettingsMismatch
+
+    first = small(tmp_path, n_trials=2)
+    assert first.study.user_attrs["gradwise.settings"]["tune.seed"] == 0
+    cases = [(dict(seed=1), "tune.seed 0 in the study, 1 now"),
+             (dict(sampler="tpe"), "tune.sampler 'random' in the study, 'tpe' now"),
+             (dict(base={**BASE, "train": {**BASE["train"], "epochs": 4}}), "train.epochs 6 in the study, 4 now"),
+             (dict(space=SearchSpace({**SPACE, "optim.lr": Float(1e-4, 1e-1, log=True)})), "space.optim.lr"),
+             (dict(metric="val_accuracy"), "created to minimize")]
+    for change, expected in cases:
+        with pytest.raises((SettingsMismatch, ValueError)) as err:
+            small(tmp_path, n_trials=3, **change)
+        assert expected in str(err.value), str(err.value)
+        if isinstance(err.value, SettingsMismatch):
+            assert "--force" in str(err.value) and "--study-name" in str(err.value)
+    assert len(first.study.get_trials()) == 2                       # a refused search added nothing
+    # the same settings written out in full (the default patience stated) and more trials: the same study
+    patience = trial_config(BASE, {})[0]["train"]["patience"]
+    more = small(tmp_path, n_trials=3, base={**BASE, "train": {**BASE["train"], "patience": patience}})
+    assert len(more.rows) == 3 and not more.settings_changes
+    forced = small(tmp_path, n_trials=4, seed=1, force=True)
+    assert len(forced.rows) == 4
+    assert forced.settings_changes == [{"from_trial": 3, "changed": {"tune.seed": [0, 1]}}]
+    small(tmp_path, n_trials=4, seed=1)                              # the forced settings are now the study's
+
+
+def test_cli_refuses_other_settings_with_one_line(tmp_path, capsys):
+    path = tmp_path / "search.toml"
+    path.write_text(SMALL_TOML.replace("n_trials = 3", "n_trials = 1"))
+    run = str(tmp_path / "run")
+    assert main(["tune", str(path), "--out", run, "--no-report", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["tune", str(path), "--out", run, "--no-report", "--no-progress", "--epochs", "3", "--seed", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gradwise tune: error: study 'gradwise-tune' in ") and "\n" not in err
+    assert "train.epochs 5 in the study, 3 now" in err and "tune.seed 1 in the study, 4 now" in err and "--force" in err

@@ -9,13 +9,20 @@ layer 2", "diverged: lr too high").  Results, pictures and report.html go to ``r
 ``--worker`` joins a study another machine started (same ``--storage``) and only runs trials.
 A config's ``[model] factory = "mypkg.models:build"`` searches your own model, gradwise or PyTorch
 (see :mod:`gradwise.tune.factory`); ``--device cuda`` trains PyTorch models on the GPU.
-Config errors print one line naming the key and exit with status 2.
+Config errors print one line naming the key and exit with status 2; so does adding trials to a study whose
+stored settings (seed, sampler, pruner, epochs, data, space ...) differ, unless ``--force``.
+Ctrl-C or SIGTERM stops the worker processes too (never an orphan left training; a SIGKILLed parent's
+workers stop by themselves), re-queues their running trials and exits 130/143 with the command that
+resumes the search.
 """
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
+
+from gradwise.cli.errors import interrupt_name, interrupt_status, terminate_as_interrupt
 
 EXIT_BAD_CONFIG = 2
 
@@ -35,14 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--pruner", help="override [tune] pruner: median, halving, hyperband, none")
     p.add_argument("--seed", type=int, help="override [tune] seed")
     p.add_argument("--metric", help="override [tune] metric: val_loss, val_accuracy")
-    p.add_argument("--storage", metavar="URL", help="Optuna storage URL, e.g. postgresql://user:pw@host/db "
-                                                    "(default: sqlite:///<run dir>/study.db)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage: a database URL, e.g. postgresql://user:pw@host/db "
+                                                    "for several machines, or journal:PATH (a file, for several "
+                                                    "processes on one machine or NFS); default: "
+                                                    "sqlite:///<run dir>/study.db")
     p.add_argument("--study-name", help="override [tune] study_name")
     p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     p.add_argument("--epochs", type=int, help="override [train] epochs (each trial's maximum)")
     p.add_argument("--device", help="override [tune] device: where PyTorch models train (cpu, cuda, cuda:N)")
     p.add_argument("--worker", action="store_true", help="only run trials for the study in --storage (another "
                                                          "machine's search); no table or report")
+    p.add_argument("--force", action="store_true", help="add trials to the study even if its stored settings (seed, "
+                                                        "sampler, pruner, epochs, data, space ...) differ")
     p.add_argument("--no-progress", action="store_true", help="no progress line")
     p.add_argument("--no-report", action="store_true", help="do not write the pictures and report.html")
     p.add_argument("--print-config", action="store_true", help="print the embedded digits search config and exit")
@@ -70,9 +81,32 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, FileNotFoundError) as err:
         print(f"gradwise tune: error: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    if args.worker:
-        return _worker(cfg, args)
-    return _search(cfg, args)
+    with terminate_as_interrupt():     # SIGTERM ends the search as Ctrl-C does: workers stopped, trials re-queued
+        if args.worker:
+            return _worker(cfg, args)
+        return _search(cfg, args)
+
+
+#: Options that `gradwise tune` passes on when it prints the command that resumes a search.
+_RESUME_OPTIONS = (("n_trials", "--n-trials"), ("n_jobs", "--n-jobs"), ("sampler", "--sampler"),
+                   ("pruner", "--pruner"), ("seed", "--seed"), ("metric", "--metric"), ("storage", "--storage"),
+                   ("study_name", "--study-name"), ("timeout", "--timeout"), ("epochs", "--epochs"),
+                   ("device", "--device"))
+
+
+def resume_command(args: argparse.Namespace, run_dir: Path | None) -> str:
+    """The command that resumes this search: the same options, with ``--out`` naming the run directory (so
+    that a search started without ``--out`` continues in its own directory rather than a new one)."""
+    words = ["gradwise", "tune"] + ([args.config] if args.config else [])
+    for attr, flag in _RESUME_OPTIONS:
+        value = getattr(args, attr, None)
+        if value is not None:
+            words += [flag, str(value)]
+    if run_dir is not None:
+        words += ["--out", str(run_dir)]
+    words += [flag for attr, flag in (("worker", "--worker"), ("force", "--force"), ("no_progress", "--no-progress"),
+                                      ("no_report", "--no-report")) if getattr(args, attr, False)]
+    return shlex.join(words)
 
 
 def _search(cfg, args: argparse.Namespace) -> int:
@@ -94,16 +128,26 @@ def _search(cfg, args: argparse.Namespace) -> int:
     print(cfg.describe())
     print(f"run directory: {run_dir}/" + ("  (resuming: finished trials are kept)" if resumed else ""))
     try:
-        result = tune(cfg, run_dir=run_dir, progress=not args.no_progress, report=not args.no_report)
+        result = tune(cfg, run_dir=run_dir, progress=not args.no_progress, report=not args.no_report,
+                      force=args.force)
     except ConfigError as err:
         print(f"gradwise tune: error: {err}", file=sys.stderr)
         return EXIT_BAD_CONFIG
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished trials are kept in {run_dir}/study.db; run the same command again to resume",
-              file=sys.stderr)
-        return 130
+        from gradwise.tune.study import describe_storage, storage_url
+
+        where = describe_storage(storage_url(cfg, run_dir))
+        print(f"\ninterrupted ({interrupt_name()}): finished trials are kept in {where} and running ones re-queued; "
+              f"resume with: {resume_command(args, run_dir)}", file=sys.stderr)
+        return interrupt_status()
     if result.reclaimed:
         print(f"re-queued interrupted trial(s) {', '.join(map(str, result.reclaimed))}")
+    for change in result.settings_changes:
+        from gradwise.tune.study import describe_differences
+
+        diff = {k: tuple(v) for k, v in change["changed"].items()}
+        print(f"note: this study mixes settings (--force): from trial {change['from_trial']} on, "
+              f"{describe_differences(diff)}")
     print()
     print(result.table(width=0))
     counts = result.counts()
@@ -137,8 +181,10 @@ def _worker(cfg, args: argparse.Namespace) -> int:
     """Run trials for an existing study (another machine's search) until its n_trials are done."""
     import time
 
-    from gradwise.tune.runner import Progress, run_worker, run_workers
-    from gradwise.tune.study import make_storage, open_study, quiet_optuna, reclaim_interrupted
+    from gradwise.train.config import ConfigError
+    from gradwise.tune.runner import Progress, run_worker, run_workers, storage_safe_interrupts
+    from gradwise.tune.study import (check_settings, describe_storage, make_storage, open_study, quiet_optuna,
+                                     reclaim_interrupted, storage_url)
 
     s = cfg.settings
     if not s.storage:
@@ -146,21 +192,31 @@ def _worker(cfg, args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_BAD_CONFIG
     run_dir = Path(args.out) if args.out else None
+    url = storage_url(cfg, run_dir)
     quiet_optuna()
-    store = make_storage(s.storage)
+    store = make_storage(url)
     study = open_study(cfg, store)
-    reclaim_interrupted(study)
+    try:
+        check_settings(study, cfg, force=args.force, where=f" in {describe_storage(url)}")
+    except ConfigError as err:
+        print(f"gradwise tune: error: {err}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    reclaimed = reclaim_interrupted(study)
+    if reclaimed:
+        print(f"re-queued interrupted trial(s) {', '.join(map(str, reclaimed))}")
     deadline = time.time() + s.timeout if s.timeout else None
     bar = Progress(s.n_trials, s.metric, enabled=not args.no_progress)
-    print(f"worker for study {s.study_name!r} in {s.storage}: {s.n_jobs} process(es)")
+    print(f"worker for study {s.study_name!r} in {describe_storage(url)}: {s.n_jobs} process(es)")
     try:
-        if s.n_jobs == 1:
-            run_worker(cfg, run_dir, store, s.n_trials, deadline, on_trial=bar.update)
-        else:
-            run_workers(cfg, run_dir, s.storage, s.n_jobs, s.n_trials, deadline, progress=bar)
+        with storage_safe_interrupts():
+            if s.n_jobs == 1:
+                run_worker(cfg, run_dir, store, s.n_trials, deadline, on_trial=bar.update)
+            else:
+                run_workers(cfg, run_dir, url, s.n_jobs, s.n_trials, deadline, progress=bar)
     except KeyboardInterrupt:
-        print("\ninterrupted: this worker's running trial is re-queued for the other workers", file=sys.stderr)
-        return 130
+        print(f"\ninterrupted ({interrupt_name()}): this worker's running trials are re-queued for the other workers; "
+              f"rejoin with: {resume_command(args, run_dir)}", file=sys.stderr)
+        return interrupt_status()
     finally:
         bar.close()
     print("the study has its trials; run `gradwise tune CONFIG --storage URL` (without --worker) on any machine "

@@ -7,24 +7,53 @@ method: NumPy training holds the GIL, so threads would not run trials in paralle
 BLAS thread, sharing the study through its database storage - the same way workers on other machines
 join it (``gradwise tune config.toml --storage URL --worker``).  The parent process only watches the
 storage and draws the progress line: trials done, pruned, failed, running, and the best value so far.
+
+**No worker outlives the search.**  A worker process stops with its parent however the parent ends:
+
+* killed outright (SIGKILL, the OOM killer, a crash): on Linux the kernel sends the worker SIGTERM
+  (``prctl(PR_SET_PDEATHSIG)``, set as the worker starts); elsewhere, and as a second line of defence, a
+  watchdog thread in the worker sees its parent change and sends the worker SIGTERM itself;
+* SIGTERM or Ctrl-C: the parent forwards SIGTERM to its workers and waits for them (a terminal's Ctrl-C
+  reaches the whole process group anyway).
+
+A worker that dies while the search goes on (the OOM killer, ``kill -9``) has its trial re-queued by the
+parent at once and is replaced, so that the search still finishes its trials.
+
+A worker turns its first SIGTERM/SIGINT into ``KeyboardInterrupt``: the trial it was running is marked
+failed and queued again with the same parameters (:func:`gradwise.tune.study.requeue`), then the worker
+exits 143/130; repeated signals are ignored while it does so.  A signal that arrives while the process is
+inside the storage's code (SQLAlchemy, Optuna's storages) is held back until it is out
+(:func:`storage_safe_interrupts`): a transaction broken off half-way could keep SQLite locked for every
+other worker.  A worker that cannot finish within
+:data:`STOP_GRACE` seconds ends itself hard (its trial is then reclaimed on the next start by
+:func:`gradwise.tune.study.reclaim_interrupted`).
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from gradwise.tune.config import TuneConfig
 from gradwise.tune.objective import Objective, worker_id
 from gradwise.tune.study import (TrialState, counted_trials, is_surplus, make_storage, open_study, quiet_optuna,
-                                 requeue, trials_counted)
+                                 reclaim_interrupted, requeue, trials_counted)
 
-__all__ = ["run_worker", "run_workers", "Progress", "grid_size"]
+__all__ = ["run_worker", "run_workers", "Progress", "grid_size", "STOP_GRACE", "storage_safe_interrupts", "stop_workers"]
+
+#: Seconds a worker has, after its first SIGTERM/SIGINT, to mark its trial and exit before it ends itself hard;
+#: the parent waits a little longer than this for its workers before killing them.
+STOP_GRACE = 10.0
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                 "NUMEXPR_NUM_THREADS")
@@ -73,13 +102,18 @@ def run_worker(config: TuneConfig, run_dir: str | Path | None, storage: Any, n_t
         try:
             study.optimize(within_budget, n_trials=1, catch=(Exception,), gc_after_trial=False)
         except KeyboardInterrupt:
-            # Optuna marked the trial this process was running FAIL; queue it again with its parameters so that
-            # a resumed study runs it (unlike a trial whose code failed, it carries no ``error`` attribute).
+            # Optuna marked the trial this process was running FAIL (or, interrupted outside the objective, left it
+            # RUNNING); queue it again with its parameters so that a resumed study runs it (unlike a trial whose
+            # code failed, it carries no ``error`` attribute).
             trials = study.get_trials(deepcopy=False)
             retried = {n for t in trials for n in (t.system_attrs.get("retry_history") or [])}
             for t in trials:
-                if (t.state == TrialState.FAIL and t.user_attrs.get("worker") == me and "error" not in t.user_attrs
-                        and t.number not in retried):
+                if t.user_attrs.get("worker") != me or t.number in retried or "error" in t.user_attrs:
+                    continue
+                if t.state == TrialState.RUNNING:
+                    study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                    t = study._storage.get_trial(t._trial_id)
+                if t.state == TrialState.FAIL:
                     requeue(study, t)
             raise
         ran += 1
@@ -88,13 +122,148 @@ def run_worker(config: TuneConfig, run_dir: str | Path | None, storage: Any, n_t
     return ran
 
 
-def _worker_main(config: TuneConfig, run_dir: str | None, storage: str, n_trials: int,
-                 deadline: float | None) -> None:
-    """Entry point of a worker process."""
+def _set_parent_death_signal(sig: int = signal.SIGTERM) -> bool:
+    """Linux: have the kernel send ``sig`` to this process when its parent dies (``prctl(PR_SET_PDEATHSIG)``).
+
+    Returns False where that is not available (other systems; the watchdog covers them)."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, interval: float = 1.0) -> None:
+    """Watchdog thread: once the parent is gone (this process was re-parented), SIGTERM this process."""
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+_STORAGE_CODE = tuple(os.sep + part + os.sep for part in ("sqlalchemy", os.path.join("optuna", "storages"), "sqlite3",
+                                                           "psycopg2"))
+
+
+def in_storage_code(frame: Any) -> bool:
+    """Whether ``frame`` (a signal handler's) is inside database or storage code - a transaction that an
+    exception must not break off half-way."""
+    while frame is not None:
+        if any(part in frame.f_code.co_filename for part in _STORAGE_CODE):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _deliver_later(signum: int, delay: float = 0.05) -> None:
+    """Send ``signum`` to this process again in ``delay`` seconds (from a timer thread)."""
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signum))
+    timer.daemon = True
+    timer.start()
+
+
+@contextlib.contextmanager
+def storage_safe_interrupts() -> Iterator[None]:
+    """While inside: Ctrl-C and SIGTERM act as the handlers installed before (``KeyboardInterrupt``, or the
+    default), except that one arriving while this process is inside the storage's code is delivered again a
+    moment later, once it is out, so that no database transaction is broken off half-way (an interrupted
+    SQLite commit can leave the file locked for every worker).  Only in the main thread; elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, frame: Any) -> None:
+        if in_storage_code(frame):
+            _deliver_later(signum)
+            return
+        prev = previous[signum]
+        if callable(prev):
+            prev(signum, frame)
+        elif prev != signal.SIG_IGN:   # the default action (SIGTERM: end the process), now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev if prev is not None else signal.SIG_DFL)
+
+
+class _StopOnSignal:
+    """A worker's SIGTERM/SIGINT handler: the first signal arms a hard exit after :data:`STOP_GRACE` seconds
+    and raises ``KeyboardInterrupt`` (the running trial is re-queued on the way out) - held back while the
+    worker is inside the storage's code; later signals are ignored, so that the clean-up is not itself
+    interrupted (Ctrl-C in a terminal and the parent's forwarded SIGTERM both arrive)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.raised = False
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self)
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + int(self.received or signal.SIGINT)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.raised:
+            return
+        if self.received is None:
+            self.received = signum
+            timer = threading.Timer(STOP_GRACE, os._exit, (128 + signum,))
+            timer.daemon = True
+            timer.start()
+        if in_storage_code(frame):
+            _deliver_later(signum)
+            return
+        self.raised = True
+        raise KeyboardInterrupt(f"worker received {signal.Signals(self.received).name}")
+
+
+def _worker_main(config: TuneConfig, run_dir: str | None, storage: str, n_trials: int,
+                 deadline: float | None, parent_pid: int | None = None) -> None:
+    """Entry point of a worker process: stop with the parent (see the module docstring), then run trials."""
+    stop = _StopOnSignal()
+    stop.install()
+    try:
+        if parent_pid is not None:
+            _set_parent_death_signal()
+            threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
+            if os.getppid() != parent_pid:          # the parent died before the death signal was set
+                raise KeyboardInterrupt("the parent process is gone")
         run_worker(config, run_dir, storage, n_trials, deadline)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(stop.exit_status)
+
+
+def stop_workers(procs: list[Any], grace: float = STOP_GRACE + 5.0) -> None:
+    """Forward SIGTERM to the live worker processes, wait up to ``grace`` seconds, then kill what is left.
+
+    A second Ctrl-C while waiting kills the remaining workers at once."""
+    for p in procs:
+        if p.is_alive():
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    end = time.monotonic() + grace
+    try:
+        for p in procs:
+            p.join(timeout=max(0.0, end - time.monotonic()))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
 
 
 def run_workers(config: TuneConfig, run_dir: str | Path | None, storage_url: str, n_jobs: int, n_trials: int,
@@ -102,40 +271,67 @@ def run_workers(config: TuneConfig, run_dir: str | Path | None, storage_url: str
     """Run ``n_jobs`` worker processes on the study and wait for them, drawing ``progress`` meanwhile.
 
     Each worker gets one BLAS/OpenMP thread (``OMP_NUM_THREADS=1`` etc.), so ``n_jobs`` workers use
-    ``n_jobs`` cores.  Ctrl-C stops the workers; their running trials are re-queued for a resume.
+    ``n_jobs`` cores.  Ctrl-C (or SIGTERM turned into ``KeyboardInterrupt``, as ``gradwise tune`` does) stops
+    the workers - SIGTERM forwarded, waited for - and their running trials are re-queued for a resume; the
+    ``KeyboardInterrupt`` is then re-raised.  Workers die with this process if it is killed outright.
     """
     ctx = multiprocessing.get_context("spawn")
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    procs = []
-    try:
-        os.environ.update({k: "1" for k in _THREAD_VARS})
-        for _ in range(n_jobs):
-            p = ctx.Process(target=_worker_main, args=(config, str(run_dir) if run_dir else None, storage_url,
-                                                       n_trials, deadline), daemon=False)
+    args = (config, str(run_dir) if run_dir else None, storage_url, n_trials, deadline, os.getpid())
+
+    def start_worker() -> Any:
+        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+        try:
+            os.environ.update({k: "1" for k in _THREAD_VARS})
+            p = ctx.Process(target=_worker_main, args=args, daemon=False)
             p.start()
-            procs.append(p)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            return p
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    procs: list[Any] = []
     watcher = None
+
+    def study_view() -> Any:
+        nonlocal watcher
+        if watcher is None:
+            quiet_optuna()
+            watcher = open_study(config, make_storage(storage_url))
+        return watcher
+
+    replacements = n_jobs          # a worker that keeps dying (out of memory ...) is not replaced forever
+    reaped: set[int] = set()
     try:
-        while any(p.is_alive() for p in procs):
+        for _ in range(n_jobs):
+            procs.append(start_worker())
+        while True:
+            died = [p for p in procs if p.exitcode not in (0, None) and p.pid not in reaped]
+            if died:
+                # A worker that died (OOM killer, kill -9) left its trial RUNNING: queue it again now and start a
+                # replacement, so that the search finishes without waiting for the heartbeat's grace period.
+                reaped.update(p.pid for p in died)
+                view = study_view()
+                reclaim_interrupted(view)
+                for _ in died:
+                    if (replacements > 0 and trials_counted(view) < _budget(config, n_trials)
+                            and (deadline is None or time.time() < deadline)):
+                        replacements -= 1
+                        procs.append(start_worker())
+            if not any(p.is_alive() for p in procs):
+                break
             if progress is not None:
-                if watcher is None:
-                    quiet_optuna()
-                    watcher = open_study(config, make_storage(storage_url))
-                progress.update(watcher)
+                progress.update(study_view())
             for p in procs:
                 p.join(timeout=poll / max(len(procs), 1))
     except KeyboardInterrupt:
-        for p in procs:
-            p.join(timeout=10)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
+        stop_workers(procs)
+        try:
+            reclaim_interrupted(study_view())
+        except Exception:   # noqa: BLE001 - the storage may be what failed; the next start reclaims them
+            pass
         raise
     failed = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if progress is not None and watcher is not None:

@@ -33,9 +33,10 @@ from typing import Any, TextIO
 
 from gradwise.tune.config import TuneConfig, build_tune_data, check_space, load_tune_config, trial_config
 from gradwise.tune.results import TrialRow, collect_rows, format_table, write_results
-from gradwise.tune.runner import Progress, run_worker, run_workers
+from gradwise.tune.runner import Progress, run_worker, run_workers, storage_safe_interrupts
 from gradwise.tune.space import SearchSpace
-from gradwise.tune.study import make_storage, open_study, optuna, quiet_optuna, reclaim_interrupted, storage_url
+from gradwise.tune.study import (check_settings, make_storage, open_study, optuna, quiet_optuna, reclaim_interrupted,
+                                 settings_changes, storage_url)
 
 __all__ = ["tune", "TuneResult", "run_configuration", "evaluate_on_test", "importance_scores", "default_run_dir"]
 
@@ -55,6 +56,8 @@ class TuneResult:
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     reclaimed: list[int] = field(default_factory=list)
+    #: Settings changes forced into the study (``force=True``), oldest first: ``{"from_trial", "changed"}``.
+    settings_changes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -123,7 +126,8 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
          n_jobs: int | None = None, sampler: str | None = None, pruner: str | None = None, seed: int | None | str = "config",
          metric: str | None = None, storage: str | None = None, study_name: str | None = None,
          timeout: float | None = None, test_fraction: float | None = None, progress: bool | TextIO = True,
-         report: bool = True, factory: str | Callable[..., Any] | None = None, device: str | None = None) -> TuneResult:
+         report: bool = True, factory: str | Callable[..., Any] | None = None, device: str | None = None,
+         force: bool = False) -> TuneResult:
     """Search hyper-parameters with Optuna, every trial babysat and diagnosed; return a :class:`TuneResult`.
 
     Args:
@@ -142,6 +146,9 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
             keyword arguments it gets).  With ``n_jobs > 1`` a function must be importable by name
             (defined at module level), since the worker processes receive it by reference.
         device: where PyTorch models train (``"cpu"``, ``"cuda"``, ``"cuda:N"``; the ``[tune] device``).
+        force: add trials to an existing study even though its stored settings (seed, sampler, pruner,
+            epochs, data, space ...) differ from these; without it such a search raises
+            :class:`~gradwise.tune.study.SettingsMismatch` naming the differences.
     """
     start = time.perf_counter()
     overrides = dict(n_trials=n_trials, n_jobs=n_jobs, sampler=sampler, pruner=pruner, metric=metric,
@@ -162,6 +169,7 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
     quiet_optuna()
     store = make_storage(url)
     study = open_study(cfg, store)
+    check_settings(study, cfg, force=force, where=_where(url))
     reclaimed = reclaim_interrupted(study)
     if run_path is not None:
         _write_search_file(cfg, run_path, url)
@@ -169,14 +177,21 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
     bar = Progress(s.n_trials, s.metric, stream=stream, enabled=bool(progress))
     deadline = time.time() + s.timeout if s.timeout else None
     try:
-        if s.n_jobs == 1:
-            bar.update(study)
-            run_worker(cfg, run_path, store, s.n_trials, deadline, on_trial=bar.update)
-        else:
-            run_workers(cfg, run_path, url, s.n_jobs, s.n_trials, deadline, progress=bar)
+        with storage_safe_interrupts():   # Ctrl-C/SIGTERM never break off a storage transaction half-way
+            if s.n_jobs == 1:
+                bar.update(study)
+                run_worker(cfg, run_path, store, s.n_trials, deadline, on_trial=bar.update)
+            else:
+                run_workers(cfg, run_path, url, s.n_jobs, s.n_trials, deadline, progress=bar)
     finally:
         bar.close()
     return summarize(study, cfg, run_path, report=report, seconds=time.perf_counter() - start, reclaimed=reclaimed)
+
+
+def _where(url: str | None) -> str:
+    from gradwise.tune.study import describe_storage
+
+    return f" in {describe_storage(url)}" if url else ""
 
 
 def summarize(study: Any, cfg: TuneConfig, run_dir: Path | None, *, report: bool = True, seconds: float = 0.0,
@@ -190,7 +205,7 @@ def summarize(study: Any, cfg: TuneConfig, run_dir: Path | None, *, report: bool
         best = (min if s.direction == "minimize" else max)(complete, key=lambda r: (r.value, -r.number)
                                                              if s.direction == "maximize" else (r.value, r.number))
     result = TuneResult(study=study, config=cfg, rows=rows, best=best, run_dir=run_dir, seconds=seconds,
-                        reclaimed=list(reclaimed or []))
+                        reclaimed=list(reclaimed or []), settings_changes=settings_changes(study))
     result.importance, result.importance_note = importance_scores(study, s.importance, s.seed)
     if best is not None and s.test_fraction > 0:
         result.test = evaluate_on_test(cfg, best, run_dir)

@@ -19,6 +19,9 @@ things a training library needs around them:
   a machine dies, Optuna's heartbeat fails and re-queues its trial after the grace period.
 * **A trial budget shared by all workers**: ``n_trials`` counts the study's finished and running trials
   (not the interrupted ones that were re-queued), whichever process or machine ran them.
+* **One study, one set of settings.**  The settings a study's trials depend on (seed, sampler, pruner, metric,
+  epochs, data, model, space ...) are stored with the study (:func:`check_settings`); adding trials with
+  other settings is refused, naming what differs, unless forced.
 """
 from __future__ import annotations
 
@@ -37,10 +40,13 @@ try:
 except ImportError as _err:   # the optional extra
     raise ImportError("gradwise.tune needs Optuna: pip install 'gradwise[tune]' (or pip install optuna)") from _err
 
+from gradwise.train.config import ConfigError
 from gradwise.tune.config import TuneConfig
 
 __all__ = ["make_sampler", "make_pruner", "storage_url", "make_storage", "open_study", "TrialSeededSampler",
-           "reclaim_interrupted", "trials_counted", "quiet_optuna", "requeue", "HEARTBEAT_INTERVAL", "GRACE_PERIOD"]
+           "reclaim_interrupted", "trials_counted", "quiet_optuna", "requeue", "HEARTBEAT_INTERVAL", "GRACE_PERIOD",
+           "study_settings", "check_settings", "settings_changes", "SettingsMismatch", "journal_path",
+           "describe_storage"]
 
 #: Seconds between a running trial's heartbeats in a database storage, and the silence after which another
 #: worker declares it dead (and re-queues it).  Long trials only need the heartbeat to keep coming.
@@ -86,9 +92,15 @@ def make_pruner(config: TuneConfig) -> Any:
 
 
 def storage_url(config: TuneConfig, run_dir: str | Path | None) -> str | None:
-    """``[tune] storage`` if set, else SQLite in the run directory (None: in memory, one process only)."""
+    """``[tune] storage`` if set, else SQLite in the run directory (None: in memory, one process only).
+
+    A relative journal path is made absolute, so that worker processes find the same file."""
     if config.settings.storage:
-        return config.settings.storage
+        url = config.settings.storage
+        path = journal_path(url)
+        if path is not None:
+            return JOURNAL_PREFIX + str(Path(path).expanduser().resolve())
+        return url
     if run_dir is None:
         return None
     path = Path(run_dir).resolve() / "study.db"
@@ -96,14 +108,59 @@ def storage_url(config: TuneConfig, run_dir: str | Path | None) -> str | None:
     return f"sqlite:///{path}"
 
 
+JOURNAL_PREFIX = "journal:"
+JOURNAL_SUFFIXES = (".journal", ".log")
+
+
+def journal_path(url: str) -> str | None:
+    """The file of a journal storage URL - ``journal:PATH``, or a plain path ending ``.journal``/``.log`` -
+    or None for any other URL."""
+    if url.startswith(JOURNAL_PREFIX):
+        path = url[len(JOURNAL_PREFIX):]
+        return path[2:] if path.startswith("//") else path
+    if "://" not in url and url.endswith(JOURNAL_SUFFIXES):
+        return url
+    return None
+
+
+def describe_storage(url: str | None) -> str:
+    """The storage for messages: the journal or SQLite file, or the URL with its password hidden."""
+    if url is None:
+        return "memory"
+    path = journal_path(url)
+    if path is not None:
+        return f"the journal file {path}"
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):]
+    head, sep, tail = url.partition("@")
+    if sep and ":" in head.split("//", 1)[-1]:
+        scheme, _, cred = head.partition("//")
+        head = f"{scheme}//{cred.split(':', 1)[0]}:***"
+    return head + sep + tail
+
+
 def make_storage(url: str | None) -> Any:
-    """An Optuna storage for ``url``: ``RDBStorage`` with heartbeat and retry of dead trials for database
-    URLs (SQLite gets a 60 s lock timeout so that parallel workers wait rather than fail), Optuna's own
-    handling for anything else (e.g. a ``JournalStorage`` object), in-memory for None."""
+    """An Optuna storage for ``url``.
+
+    * a database URL (``sqlite:///...``, ``postgresql://...``, ``mysql://...``): ``RDBStorage`` with a
+      heartbeat and retry of dead trials (SQLite gets a 60 s lock timeout so that parallel workers wait
+      rather than fail) - for several machines, a PostgreSQL or MySQL server they all reach;
+    * ``journal:PATH`` or a path ending ``.journal``/``.log``: Optuna's ``JournalStorage`` on a
+      ``JournalFileBackend`` - an append-only file with file locks, for several processes on one machine or
+      on a network file system (NFS) where SQLite's locking is unreliable.  It has no heartbeat: a trial of a
+      killed process is re-queued when ``gradwise tune`` next starts on that machine;
+    * an Optuna storage object: used as it is; None: in memory (one process).
+    """
     if url is None:
         return optuna.storages.InMemoryStorage()
     if not isinstance(url, str):
         return url
+    path = journal_path(url)
+    if path is not None:
+        from optuna.storages.journal import JournalFileBackend
+
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(JournalFileBackend(str(Path(path).expanduser())))
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
@@ -268,3 +325,112 @@ def reclaim_interrupted(study: Any) -> list[int]:
         requeue(study, frozen)
         reclaimed.append(t.number)
     return reclaimed
+
+
+# ============================================================================= the study's settings
+#: Study user attribute holding the settings the study's trials were run with (see :func:`study_settings`).
+SETTINGS_ATTR = "gradwise.settings"
+#: Study user attribute listing settings changes forced into the study (``--force``), oldest first.
+CHANGES_ATTR = "gradwise.settings_changes"
+#: ``[tune]`` keys that decide what a trial is; the others (n_trials, n_jobs, storage, timeout, device, ...)
+#: only say how many trials run, where and how fast, and may change between runs of one study.
+TRIAL_SETTINGS = ("sampler", "pruner", "metric", "seed", "test_fraction", "tpe_startup_trials",
+                  "pruner_startup_trials", "pruner_warmup_epochs")
+#: Training keys that change nothing a trial measures (a trial is never checkpointed; logs are extra output).
+_HARMLESS = {"train.checkpoint_every", "train.tensorboard"}
+
+
+class SettingsMismatch(ConfigError):
+    """Raised when a study's stored settings differ from the search about to add trials to it."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as its JSON round trip (tuples become lists, functions their ``module:name``), so that
+    settings compare equal whether they come from this process or from the storage."""
+    import json
+
+    from gradwise.tune.factory import factory_name
+
+    if callable(value):
+        value = factory_name(value)
+    return json.loads(json.dumps(value, default=str))
+
+
+def study_settings(config: TuneConfig) -> dict[str, Any]:
+    """Everything a study's trials depend on, flat: ``tune.seed``, ``tune.sampler``, ``train.epochs``,
+    ``data.source``, ``model.hidden``, ``space.optim.lr`` (its description) ... - the effective values, so
+    that a partial config and the full one with the same values agree."""
+    from gradwise.tune.config import trial_config
+
+    cfg, arch = trial_config(config.base, {})
+    out: dict[str, Any] = {f"tune.{k}": _plain(getattr(config.settings, k)) for k in TRIAL_SETTINGS}
+    for section, table in cfg.items():
+        if section == "model" and arch.factory is not None:
+            continue
+        for key, value in dict(table).items():
+            if f"{section}.{key}" not in _HARMLESS:
+                out[f"{section}.{key}"] = _plain(value)
+    if arch.factory is not None:
+        out["model.factory"] = _plain(arch.factory)
+        out.update({f"model.{k}": _plain(v) for k, v in arch.factory_args.items()})
+    elif arch.kind == "cnn":
+        out.update({"model.kind": "cnn", "model.filters": arch.filters, "model.depth": arch.depth})
+    for line in config.space.describe():
+        name, _, text = line.partition(": ")
+        out[f"space.{name}"] = text
+    return out
+
+
+def settings_differences(stored: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{key: (stored value, value now)}`` for every setting that differs (``None``-valued side: absent)."""
+    missing = "(not set)"
+    return {k: (stored.get(k, missing), now.get(k, missing)) for k in sorted(set(stored) | set(now))
+            if stored.get(k, missing) != now.get(k, missing)}
+
+
+def describe_differences(diff: dict[str, tuple[Any, Any]], limit: int = 6) -> str:
+    """``train.epochs 30 in the study, 10 now; tune.seed 0 in the study, 1 now`` (the first ``limit``)."""
+    def show(v: Any) -> str:
+        return v if isinstance(v, str) and v.startswith("(") else repr(v) if isinstance(v, str) else str(v)
+
+    parts = [f"{k} {show(old)} in the study, {show(new)} now" for k, (old, new) in list(diff.items())[:limit]]
+    if len(diff) > limit:
+        parts.append(f"and {len(diff) - limit} more")
+    return "; ".join(parts)
+
+
+def check_settings(study: Any, config: TuneConfig, *, force: bool = False, where: str = "") -> dict[str, Any] | None:
+    """Refuse to add trials to a study whose trials were run with other settings; store them otherwise.
+
+    The first search of a study stores :func:`study_settings` as a study user attribute.  A later one - a
+    resume, another machine's ``--worker`` - must bring the same: a study whose trials used another seed,
+    sampler, pruner, number of epochs, data, monitor or space would mix incomparable trials, and its best
+    trial would mean nothing.  With ``force`` the search goes ahead; the change is recorded (study attribute
+    ``gradwise.settings_changes``: from which trial, what changed) and returned; the new settings are stored.
+    Raises :class:`SettingsMismatch` naming the differing settings and what to do.
+    """
+    now = study_settings(config)
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    trials = study.get_trials(deepcopy=False)
+    if stored is None or not trials:
+        study.set_user_attr(SETTINGS_ATTR, now)
+        return None
+    diff = settings_differences(stored, now)
+    if not diff:
+        return None
+    name = config.settings.study_name
+    if not force:
+        raise SettingsMismatch(
+            f"study {name!r}{where} holds {len(trials)} trial(s) run with other settings: {describe_differences(diff)}. "
+            "Adding trials would mix them in one study: run with the study's settings, start a new study "
+            "(another --study-name, or a new --out), or pass --force to add them anyway")
+    change = {"from_trial": max(t.number for t in trials) + 1,
+              "changed": {k: [old, new] for k, (old, new) in diff.items()}}
+    study.set_user_attr(CHANGES_ATTR, [*(study.user_attrs.get(CHANGES_ATTR) or []), change])
+    study.set_user_attr(SETTINGS_ATTR, now)
+    return change
+
+
+def settings_changes(study: Any) -> list[dict[str, Any]]:
+    """The settings changes forced into ``study`` (``--force``), oldest first."""
+    return list(study.user_attrs.get(CHANGES_ATTR) or [])
