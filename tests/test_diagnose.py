@@ -7,8 +7,11 @@
 * the command line (text and JSON, exit status 2 on errors);
 * accuracy on the real training runs of tests/data/curve_runs (the tuning set), curve_runs_heldout,
   curve_runs_final (new seeds and recipes; both studied to improve the method) and curve_runs_fresh
-  (made after the last change, measured once: a regression guard); made by
-  tests/data/make_curve_runs.py --set ...
+  (made by tests/data/make_curve_runs.py --set ...), and on the generated corpus of bench/diagnose_corpus
+  (development families, and fresh families measured once after the freeze: regression guards);
+* confidence and runner-up, one best epoch (the raw validation minimum) and the stop epoch, raw numbers in the
+  evidence taken from the file, the live diagnosis against a patience-6 stopper;
+* directories of runs read as a table, plain CSV column spellings, NaN-padded Lightning files, add_scalars.
 """
 from __future__ import annotations
 
@@ -543,9 +546,10 @@ def test_accuracy_on_fresh_untouched_runs_does_not_regress() -> None:
     """tests/data/curve_runs_fresh was made (seed offset 30000) after the second round of changes and never
     used to change the method.  Measured once, unchanged: 90.5 % of verdicts (105 of 116; underfit 22/23,
     overfit 26/30, good fit 21/22, unrepresentative training 16/20, unrepresentative validation 20/21) and
-    93.3 % of stop epochs (28 of 30) - the honest figure.  (The method before the second round scored
-    89.7 % and 86.7 % on it.)  Tuning on this set would make the figure meaningless; this test only guards
-    against regressions, a little under the measured figures."""
+    93.3 % of stop epochs (28 of 30) - the honest figure then.  (The method before the second round scored
+    89.7 % and 86.7 % on it.)  Since issue 12 the scorer (gradwise/diagnose/scorer.json) is fitted on all four
+    older sets, so this set is seen too (94.8 % now); the untouched figures are those of
+    bench/diagnose_corpus/fresh (test_fresh_families_measured_once_do_not_regress)."""
     _, s, table = _held_out("fresh")
     assert s["verdict_accuracy"] >= 0.88, table
     assert s["best_epoch_accuracy"] >= 0.9, table
@@ -804,3 +808,26 @@ def test_corpus_runs_read_and_diagnose_without_error() -> None:
     assert len(errors) <= 1, [r.error for r in errors]         # one 3-epoch run: too short by design
     s = bench.summary(results)
     assert s["shown_verdict_accuracy"] >= 0.85, bench.confusion_table(results)
+
+
+def test_fresh_families_measured_once_do_not_regress() -> None:
+    """bench/diagnose_corpus/fresh was generated after the method was frozen, from four families never used in
+    development, and read once: 56 of 69 verified runs right (81.2 %), 51 of 56 verdicts with confidence >= 0.9
+    right (91.1 %), stop epochs 19 of 20.  Tuning on it would make those figures meaningless; this only guards
+    against regressions, a little under them."""
+    sys.path.insert(0, str(CORPUS))
+    from report import summarise
+
+    from gradwise.diagnose.history_io import read_history as _rh   # noqa: F401  (the readers must cope)
+    labels = json.loads((CORPUS / "fresh" / "labels.json").read_text())
+    rows = []
+    for name, lab in labels.items():
+        d = curves(CORPUS / "fresh" / lab["file"])
+        rows.append({"run": name, "family": lab["family"], "label": lab["verdict"], "verified": lab["verified"],
+                     "verdict": d.verdict, "confidence": d.confidence, "alternative": d.alternative,
+                     "variant": lab["variant"]})
+    s = summarise(rows)
+    right, total = s["verified"]
+    assert total == 69 and right >= 54, s
+    sure_right, sure = s["confident"]
+    assert sure_right >= 0.88 * sure, s
