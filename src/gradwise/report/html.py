@@ -6,7 +6,8 @@ It reads, from the run directory (``fit(..., log_dir=RUN)`` or ``gradwise train`
   Keras, Lightning, TensorBoard) - the learning curves, diagnosed with :func:`gradwise.diagnose.curves`;
 * ``checks.json`` (else ``checks.jsonl``, else the checks in ``run.json``) - the babysitter's checks;
 * ``babysit.json`` - per-layer activation histograms, dead/saturated fractions, gradient norms,
-  update-to-weight ratios and the learning rate at sampled steps;
+  update-to-weight ratios and the learning rate at sampled steps, and the sharpness (largest Hessian
+  eigenvalue) of the training loss at a few steps;
 * ``run.json`` and ``steps.jsonl`` when present - how the run ended, the per-step learning rate.
 
 Every picture is a PNG embedded as a ``data:`` URI and the style sheet is inline, so the file can be
@@ -274,9 +275,10 @@ def _activations_section(run: RunFiles) -> str:
 
 
 def _training_dynamics(run: RunFiles) -> str:
-    """Gradient norms, update ratios and the learning rate, side by side."""
-    cells = "".join(f"<div>{cell}</div>" for cell in (_gradients_section(run), _updates_section(run), _lr_section(run)))
-    return f'<h2>Gradients, updates and learning rate</h2><div class="grid">{cells}</div>'
+    """Gradient norms, update ratios, the learning rate and the sharpness, side by side."""
+    cells = "".join(f"<div>{cell}</div>" for cell in (_gradients_section(run), _updates_section(run), _lr_section(run),
+                                                      _sharpness_section(run)) if cell)
+    return f'<h2>Gradients, updates, learning rate and sharpness</h2><div class="grid">{cells}</div>'
 
 
 def _gradients_section(run: RunFiles) -> str:
@@ -321,6 +323,20 @@ def _lr_section(run: RunFiles) -> str:
     if run.epoch_lr is not None and run.history is not None:
         return head + _img(plots.learning_rate(run.history["epoch"], run.epoch_lr, "epoch"), "learning rate")
     return head + _missing("No learning rate logged (no lr column in the history, no steps.jsonl or babysit.json).")
+
+
+def _sharpness_section(run: RunFiles) -> str:
+    head = "<h3>Sharpness over training (largest Hessian eigenvalue)</h3>"
+    if run.stats is None:
+        return ""   # the cells beside it already say that babysit.json is missing
+    c = run.stats.get("curvature") or {}
+    if not c.get("steps"):
+        return head + _missing("No sharpness estimate in this run (an older babysit.json, a loop without data or "
+                               "loss, a model without second derivatives, or a run too short for the time budget).")
+    edge = None
+    if c.get("solver") == "SGD" and c.get("lr_max"):
+        edge = [v * m / lr if v and m and lr else None for v, m, lr in zip(c["sharpness"], c["lr_max"], c["lr"])]
+    return head + _img(plots.sharpness(c["steps"], c["sharpness"], edge, c.get("solver")), "sharpness over training")
 
 
 def render(run_dir: str | Path, out: str | Path | None = None) -> Path:

@@ -15,7 +15,9 @@ embeddable image:
   its limits;
 * :func:`layer_series` - one line per layer over time on a log axis (gradient norms by layer,
   update-to-weight ratios with CS231n's 1e-3 guide line);
-* :func:`learning_rate` - the learning rate over steps or epochs.
+* :func:`learning_rate` - the learning rate over steps or epochs;
+* :func:`sharpness` - the largest Hessian eigenvalue of the training loss over training, with the
+  edge of stability ``2 (1 + momentum) / lr`` for SGD (the lecture's condition-number slide).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["learning_curves", "activation_heatmap", "layer_series", "learning_rate", "to_data_uri"]
+__all__ = ["learning_curves", "activation_heatmap", "layer_series", "learning_rate", "sharpness", "to_data_uri"]
 
 TRAIN_COLOUR, VAL_COLOUR, BEST_COLOUR = "#1f77b4", "#d62728", "#2ca02c"
 DPI = 100
@@ -179,6 +181,28 @@ def learning_rate(x: Sequence[float], lr: Sequence[float], xlabel: str) -> str:
     ax.set_ylabel("learning rate")
     ax.set_title("learning rate", fontsize=11)
     ax.grid(alpha=0.3)
+    return to_data_uri(fig)
+
+
+def sharpness(steps: Sequence[float], values: Sequence[float | None], edge: Sequence[float | None] | None,
+              solver: str | None) -> str:
+    """lambda_max at the sampled steps; for SGD the sharpness above which its learning rate is unstable."""
+    fig = agg_figure(figsize=(6.2, 3.6))
+    ax = fig.subplots()
+    x = np.asarray(steps, dtype=float)
+    y = _clean(values)
+    ax.plot(x, y, "-o", ms=4, color=TRAIN_COLOUR, label="sharpness lambda_max")
+    if edge is not None and any(e is not None for e in edge):
+        ax.plot(x, _clean(edge), "--", color=VAL_COLOUR, lw=1.3,
+                label="edge of stability 2(1+m)/lr: above it SGD diverges along that direction")
+    finite = y[np.isfinite(y) & (y > 0)]
+    if finite.size and finite.max() / finite.min() > 20:
+        ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("largest Hessian eigenvalue")
+    ax.set_title(f"sharpness of the training loss ({solver or 'solver unknown'})", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return to_data_uri(fig)
 
 
