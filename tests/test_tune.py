@@ -342,3 +342,28 @@ def test_cli_refuses_other_settings_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("gradwise tune: error: study 'gradwise-tune' in ") and "\n" not in err
     assert "train.epochs 5 in the study, 3 now" in err and "tune.seed 1 in the study, 4 now" in err and "--force" in err
+
+
+def test_storage_spellings():
+    """journal:PATH or a *.journal/*.log path is Optuna's JournalStorage file; postgresql:// gets the installed
+    driver; messages never show a password."""
+    from gradwise.tune.study import describe_storage, journal_path, make_storage, with_installed_driver
+
+    assert journal_path("journal:/nfs/studies/a.log") == "/nfs/studies/a.log"
+    assert journal_path("runs/study.journal") == "runs/study.journal" and journal_path("sqlite:///x.log") is None
+    assert journal_path("postgresql://u:pw@db/x") is None
+    assert describe_storage("postgresql://user:secret@db:5432/tune") == "postgresql://user:***@db:5432/tune"
+    assert with_installed_driver("sqlite:///a.db") == "sqlite:///a.db"
+    assert with_installed_driver("postgresql+psycopg2://db/x") == "postgresql+psycopg2://db/x"
+    url = with_installed_driver("postgres://db/x")
+    assert url.startswith(("postgresql+psycopg://", "postgresql+psycopg2://")) or url == "postgres://db/x"
+    assert type(make_storage("journal:/tmp/never-written.journal")).__name__ == "JournalStorage"
+
+
+def test_journal_file_storage_shared_by_two_worker_processes(tmp_path):
+    result = small(tmp_path / "run", n_trials=4, n_jobs=2, storage=str(tmp_path / "shared" / "study.journal"))
+    assert (tmp_path / "shared" / "study.journal").is_file() and not (tmp_path / "run" / "study.db").exists()
+    assert len(result.rows) == 4 and all(r.state == "complete" for r in result.rows)
+    assert all(r.worker and not r.worker.endswith(f":{os.getpid()}") for r in result.rows)
+    alone = small(tmp_path / "alone", n_trials=4, n_jobs=1)
+    assert sorted(map(repr, signature(result))) == sorted(map(repr, signature(alone)))

@@ -89,16 +89,21 @@ def wait_gone(pids: list[int], seconds: float) -> list[int]:
 
 
 def study(run: Path):
+    """The search's study: SQLite in the run directory, or the journal file beside it (``study.journal``)."""
+    from gradwise.tune.study import make_storage
+
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    return optuna.load_study(study_name="gradwise-tune", storage=f"sqlite:///{run / 'study.db'}")
+    journal = run.parent / "study.journal"
+    url = f"journal:{journal}" if journal.exists() else f"sqlite:///{run / 'study.db'}"
+    return optuna.load_study(study_name="gradwise-tune", storage=make_storage(url))
 
 
-def start_search(tmp_path: Path) -> tuple[subprocess.Popen, list[int], Path]:
+def start_search(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen, list[int], Path]:
     """Start a 2-worker search; return it once both workers are running a trial, with the workers' pids."""
     (tmp_path / "search.toml").write_text(CONFIG)
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "gradwise", "tune", "search.toml", "--n-jobs", "2", "--out", "run",
-                             "--no-report", "--no-progress"], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+                             "--no-report", "--no-progress", *extra], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     end = time.monotonic() + 90
     workers: list[int] = []
@@ -192,9 +197,12 @@ def test_ctrl_c_to_the_process_group_exits_130(tmp_path):
     assert_running_trials_requeued(run)
 
 
-def test_a_worker_killed_mid_search_has_its_trial_run_by_another(tmp_path):
-    """SIGKILL one worker: the parent re-queues its trial at once and the search still finishes every trial."""
-    proc, workers, run = start_search(tmp_path)
+@pytest.mark.parametrize("storage", [(), ("--storage", "study.journal")], ids=["sqlite", "journal-file"])
+def test_a_worker_killed_mid_search_has_its_trial_run_by_another(tmp_path, storage):
+    """SIGKILL one worker: the parent re-queues its trial at once and the search still finishes every trial -
+    with the default SQLite storage and with Optuna's JournalStorage file (``--storage study.journal``, the
+    option for several processes on one machine or on NFS)."""
+    proc, workers, run = start_search(tmp_path, *storage)
     os.kill(workers[0], signal.SIGKILL)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
@@ -202,3 +210,5 @@ def test_a_worker_killed_mid_search_has_its_trial_run_by_another(tmp_path):
     killed = [t for t in trials if t.user_attrs.get("worker", "").endswith(f":{workers[0]}") and t.state.name == "FAIL"]
     assert len(killed) == 1, [(t.number, t.state.name, t.user_attrs.get("worker")) for t in trials]
     assert_every_trial_once(run)
+    if storage:
+        assert (tmp_path / "study.journal").stat().st_size > 0 and not (run / "study.db").exists()

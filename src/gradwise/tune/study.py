@@ -139,6 +139,29 @@ def describe_storage(url: str | None) -> str:
     return head + sep + tail
 
 
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def with_installed_driver(url: str) -> str:
+    """A ``postgresql://`` (or ``postgres://``) URL naming the PostgreSQL driver that is installed.
+
+    SQLAlchemy picks a default driver by its version (psycopg2 up to 2.0, psycopg 3 from 2.1) and fails when
+    that one is missing even if the other is there; ``pip install psycopg2-binary`` (the ``postgres`` extra)
+    or ``pip install 'psycopg[binary]'`` should both just work.  A URL that names its driver
+    (``postgresql+psycopg2://``) is left alone; without any driver the URL is returned as it is, and the error
+    then comes from :func:`make_storage` with what to install."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    for module, driver in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
+        if _importable(module):
+            return f"postgresql+{driver}://{rest}"
+    return url
+
+
 def make_storage(url: str | None) -> Any:
     """An Optuna storage for ``url``.
 
@@ -161,14 +184,22 @@ def make_storage(url: str | None) -> Any:
 
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(Path(path).expanduser())))
+    url = with_installed_driver(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs = {"connect_args": {"timeout": 60}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
-            heartbeat_stale_trial_callback=retry_callback())
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=retry_callback())
+        except ImportError as err:
+            if url.startswith("postgres"):
+                raise ImportError(f"the storage {describe_storage(url)} needs a PostgreSQL driver: pip install "
+                                  "'gradwise[postgres]' (psycopg2-binary) or 'psycopg[binary]'") from err
+            raise ImportError(f"the storage {describe_storage(url)} needs its database driver (SQLAlchemy could not "
+                              f"import it: {err.__cause__ or err})") from err
 
 
 def retry_callback() -> Any:
