@@ -818,7 +818,6 @@ def test_fresh_families_measured_once_do_not_regress() -> None:
     sys.path.insert(0, str(CORPUS))
     from report import summarise
 
-    from gradwise.diagnose.history_io import read_history as _rh   # noqa: F401  (the readers must cope)
     labels = json.loads((CORPUS / "fresh" / "labels.json").read_text())
     rows = []
     for name, lab in labels.items():

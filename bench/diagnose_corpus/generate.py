@@ -49,7 +49,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +209,6 @@ FORMATS = ("keras_csv", "keras_csv", "lightning_csv", "lightning_csv", "gradwise
 def recipes(family: str, set_name: str, per_family_scale: float = 1.0) -> list[Spec]:
     """The family's runs: ``PER_CONDITION`` of each condition, knobs drawn from a family-and-set seed."""
     base = SET_SEEDS[set_name] + 1000 * (DEV_FAMILIES + FRESH_FAMILIES).index(family)
-    rng = np.random.default_rng(base)
     arch = ARCH.get(family, "mlp")
     fixed = FIXED_SIZE.get(family)
     big_n = min(1200, int(fixed * 0.55)) if fixed else 1200 if family in ARCH else 2000

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     ver = [r for r in runs if r.verified]
     print(f"{len(runs)} runs, {len(ver)} verified, {len({r.family for r in runs})} families")
     results: dict[str, dict] = {}
-    best_key, best_acc, best_res = None, -1.0, None
+    best_key, best_acc = None, -1.0
     rules_res = [(r, r.reading.verdict, {}) for r in runs]
     results["rules"] = {"accuracy": accuracy(rules_res), "per_family": per_family(rules_res)}
     print(f"rules alone: {accuracy(rules_res):.3f}")
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                     results[key] = {"accuracy": acc, "macro": macro, "per_family": fams}
                     print(f"{key:40s} micro {acc:.3f} macro {macro:.3f}", flush=True)
                     if acc > best_acc + 1e-9:
-                        best_key, best_acc, best_res = key, acc, res
+                        best_key, best_acc = key, acc
     print("best:", best_key, best_acc)
     if args.report:
         args.report.write_text(json.dumps(results, indent=1, default=str))

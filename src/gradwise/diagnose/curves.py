@@ -38,7 +38,9 @@ from gradwise.diagnose.scorer import decide
 from gradwise.diagnose.smoothing import cv_smooth, local_linear, running_median, smooth, theil_sen  # noqa: F401
 from gradwise.diagnose.thresholds import VERDICTS, Thresholds, Verdict, as_thresholds
 
-__all__ = ["curves", "Diagnosis", "Thresholds", "VERDICTS", "measure", "Features", "cv_smooth"]
+__all__ = ["curves", "Diagnosis", "Thresholds", "VERDICTS", "measure", "Features", "check", "diagnose_features",
+           # smoothers, re-exported from their own module for callers of the former single-file curves.py
+           "cv_smooth", "local_linear", "running_median", "smooth", "theil_sen"]
 
 
 @dataclass
