@@ -21,8 +21,9 @@ A run with ``log_dir=RUN`` leaves::
 run's parameters, metrics, checks, diagnosis and report in MLflow.
 """
 from gradwise.train.callback import Callback, MonitorCallback
-from gradwise.train.callbacks import (CSVLogger, EarlyStopping, JSONLinesLogger, LearningRateScheduler, ModelCheckpoint,
-                                      ProgressBar, TargetMetric, TensorBoardLogger, TimeBudget)
+from gradwise.train.callbacks import (CSVLogger, DiagnosisStopping, EarlyStopping, JSONLinesLogger,
+                                      LearningRateScheduler, ModelCheckpoint, ProgressBar, TargetMetric,
+                                      TensorBoardLogger, TimeBudget)
 from gradwise.train.evaluate import evaluate
 from gradwise.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gradwise.train.fit import fit
@@ -32,7 +33,7 @@ from gradwise.train.trainer import Trainer
 from gradwise.train.watch import Watch, watch
 
 __all__ = [
-    "fit", "evaluate", "Trainer", "History", "Check", "Callback", "MonitorCallback", "EarlyStopping", "TargetMetric", "TimeBudget",
+    "fit", "evaluate", "Trainer", "History", "Check", "Callback", "MonitorCallback", "EarlyStopping", "DiagnosisStopping", "TargetMetric", "TimeBudget",
     "ModelCheckpoint", "LearningRateScheduler", "CSVLogger", "JSONLinesLogger", "TensorBoardLogger", "ProgressBar",
     "save_checkpoint", "load_checkpoint", "CheckpointError", "lr_find", "LRFinderResult", "watch", "Watch",
     "MLflowLogger",

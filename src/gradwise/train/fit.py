@@ -23,8 +23,8 @@ from gradwise.engines.native import NativeEngine
 from gradwise.tensor.random import Generator, manual_seed
 from gradwise.tensor.tensor import Tensor
 from gradwise.train import distributed as dist
-from gradwise.train.callbacks import (Callback, CSVLogger, EarlyStopping, JSONLinesLogger, LearningRateScheduler,
-                                      ModelCheckpoint, ProgressBar, TargetMetric, TimeBudget)
+from gradwise.train.callbacks import (Callback, CSVLogger, DiagnosisStopping, EarlyStopping, JSONLinesLogger,
+                                      LearningRateScheduler, ModelCheckpoint, ProgressBar, TargetMetric, TimeBudget)
 from gradwise.train.history import History
 from gradwise.train.trainer import Metric, Trainer, accuracy_for, callable_name, classification_kind
 
@@ -132,11 +132,15 @@ def _metrics(metrics: Any, loss_fn: Callable) -> dict[str, Metric]:
     return out
 
 
-def _early_stopping(spec: Any, has_val: bool) -> EarlyStopping | None:
+def _early_stopping(spec: Any, has_val: bool) -> Callback | None:
     if spec is None or spec is False:
         return None
-    if isinstance(spec, EarlyStopping):
+    if isinstance(spec, (EarlyStopping, DiagnosisStopping)):
         return spec
+    if spec == "diagnosis":
+        if not has_val:
+            raise ValueError("early_stopping='diagnosis' reads the validation curve: pass val= to fit()")
+        return DiagnosisStopping()
     monitor = "val_loss" if has_val else "loss"
     if spec is True:
         return EarlyStopping(monitor=monitor)
@@ -173,7 +177,7 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
         batch_size: int = 32, callbacks: Sequence[Callback] = (), babysit: bool = True,
         log_dir: str | Path | None = None, seed: int | None = None, scheduler: Any = None,
         metrics: Sequence[str | Callable] | Mapping[str, Metric] | None = None,
-        early_stopping: EarlyStopping | int | Mapping[str, Any] | bool | None = None,
+        early_stopping: EarlyStopping | int | Mapping[str, Any] | bool | str | None = None,
         target: Mapping[str, float] | None = None, time_budget: float | None = None,
         resume: str | Path | None = None, checkpoint_every: int | None = 1, progress: bool = True,
         device: str | None = None) -> History:
@@ -207,7 +211,9 @@ def fit(model: Any, train: Any, val: Any = None, *, loss: str | Callable, optimi
             ``optimizer -> scheduler`` (handy with ``optimizer="adam"``).
         metrics: metric names/callables (default: ``("accuracy",)`` for classification losses).
         early_stopping: an :class:`EarlyStopping`, a patience, or EarlyStopping's arguments as a dict
-            (monitor defaults to val_loss, or loss without validation).
+            (monitor defaults to val_loss, or loss without validation); ``"diagnosis"`` stops when the
+            learning-curve diagnosis reads a clear overfit (never later than patience 6) and restores
+            the best epoch (:class:`DiagnosisStopping`).
         target: stop when all these metrics reach their values.
         time_budget: stop after this many seconds of training.
         resume: a checkpoint (``.../checkpoints/last.npz``) to continue from, exactly.

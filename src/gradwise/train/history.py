@@ -131,9 +131,12 @@ class History:
 
     @property
     def best_epoch(self) -> int | None:
-        """The epoch where the validation loss was lowest (the first one on ties); None without validation."""
-        scored = [(r["val_loss"], r["epoch"]) for r in self.records if r.get("val_loss") is not None]
-        return min(scored)[1] if scored else None
+        """The epoch whose weights are kept: the lowest raw validation loss, the first on ties (None without
+        validation) - :func:`gradwise.diagnose.best_epoch`, the one definition the diagnosis, early
+        stopping's restore, the summary line, the report and ``run.json`` share."""
+        from gradwise.diagnose.best import best_epoch
+
+        return best_epoch(self.records, "val_loss")
 
     def summary(self) -> str:
         """One line: epochs run, final metrics and the stop reason."""
