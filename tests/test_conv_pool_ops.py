@@ -6,23 +6,10 @@ import torch
 import gradwise
 import gradwise.nn as nn
 import gradwise.nn.functional as F
+from conftest import run_both
 
 TF = torch.nn.functional
 rng = np.random.default_rng(1)
-
-
-def run_both(g_fn, t_fn, *arrays, atol=1e-10):
-    gw = [gradwise.tensor(a, requires_grad=True) if a is not None else None for a in arrays]
-    th = [torch.tensor(a, requires_grad=True) if a is not None else None for a in arrays]
-    g_out, t_out = g_fn(*gw), t_fn(*th)
-    np.testing.assert_allclose(g_out.detach().numpy(), t_out.detach().numpy(), atol=atol)
-    upstream = rng.standard_normal(tuple(t_out.shape))
-    (g_out * gradwise.tensor(upstream)).sum().backward()
-    (t_out * torch.tensor(upstream)).sum().backward()
-    for i, (g, t) in enumerate(zip(gw, th)):
-        if g is not None:
-            np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), atol=atol, err_msg=f"gradient of input {i}")
-    return g_out
 
 
 CONV_CASES = [

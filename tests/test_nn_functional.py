@@ -7,28 +7,10 @@ import torch
 
 import gradwise
 import gradwise.nn.functional as F
+from conftest import run_both
 
 TF = torch.nn.functional
 rng = np.random.default_rng(0)
-
-
-def run_both(g_fn, t_fn, *arrays, grads=None, atol=1e-10, rtol=1e-8):
-    """Call both libraries on the same float64 arrays (ints pass through as int64), compare the
-    outputs and, after backward with a random upstream gradient, the gradient of every float input."""
-    floats = [isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in arrays]
-    gw = [gradwise.tensor(a, requires_grad=f) if isinstance(a, np.ndarray) else a for a, f in zip(arrays, floats)]
-    th = [torch.tensor(a, requires_grad=f) if isinstance(a, np.ndarray) else a for a, f in zip(arrays, floats)]
-    g_out, t_out = g_fn(*gw), t_fn(*th)
-    np.testing.assert_allclose(g_out.detach().numpy(), t_out.detach().numpy(), atol=atol, rtol=rtol)
-    upstream = rng.standard_normal(tuple(t_out.shape))
-    (g_out * gradwise.tensor(upstream)).sum().backward()
-    (t_out * torch.tensor(upstream)).sum().backward()
-    for i, (g, t, f) in enumerate(zip(gw, th, floats)):
-        if f and (grads is None or i in grads):
-            assert g.grad is not None, f"no gradient for input {i}"
-            np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), atol=atol, rtol=rtol,
-                                       err_msg=f"gradient of input {i}")
-    return g_out, t_out
 
 
 def randn(*shape):

@@ -8,27 +8,10 @@ import torch
 import gradwise
 import gradwise.nn as nn
 import gradwise.nn.functional as F
+from conftest import run_both
 
 TF = torch.nn.functional
 rng = np.random.default_rng(2)
-
-
-def run_both(g_fn, t_fn, *arrays, atol=1e-10, constant=()):
-    """Same float64 arrays into both; float arrays require grad unless their position is in
-    `constant` (class weights: torch has no gradient for them); integer ones are class ids."""
-    floats = [a.dtype.kind == "f" and i not in constant for i, a in enumerate(arrays)]
-    gw = [gradwise.tensor(a, requires_grad=f) for a, f in zip(arrays, floats)]
-    th = [torch.tensor(a, requires_grad=f) for a, f in zip(arrays, floats)]
-    g_out, t_out = g_fn(*gw), t_fn(*th)
-    assert tuple(g_out.shape) == tuple(t_out.shape)
-    np.testing.assert_allclose(g_out.detach().numpy(), t_out.detach().numpy(), atol=atol, rtol=1e-9)
-    upstream = rng.standard_normal(tuple(t_out.shape))
-    (g_out * gradwise.tensor(upstream)).sum().backward()
-    (t_out * torch.tensor(upstream)).sum().backward()
-    for i, (g, t, f) in enumerate(zip(gw, th, floats)):
-        if f and t.grad is not None:
-            np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), atol=atol, rtol=1e-9,
-                                       err_msg=f"gradient of input {i}")
 
 
 REDUCTIONS = ["mean", "sum", "none"]

@@ -469,7 +469,6 @@ def test_sparse_adam_matches_torch_on_row_gradients(maximize):
     _sparse_run(maximize)
 
 
-@pytest.mark.skipif(not hasattr(gradwise.nn, "Embedding"), reason="gradwise.nn.Embedding is not available yet")
 def test_sparse_adam_with_sparse_embedding_matches_torch():
     rng = np.random.default_rng(4)
     table = rng.normal(size=(12, 3))

@@ -6,24 +6,10 @@ import torch
 import gradwise
 import gradwise.nn as nn
 import gradwise.nn.functional as F
+from conftest import run_both
 
 TF = torch.nn.functional
 rng = np.random.default_rng(7)
-
-
-def check_against_torch(g_fn, t_fn, *arrays, atol=1e-12):
-    """Same output and same input gradients (for a random upstream gradient) in gradwise and torch."""
-    gw = [gradwise.tensor(a, requires_grad=True) for a in arrays]
-    th = [torch.tensor(a, requires_grad=True) for a in arrays]
-    g_out, t_out = g_fn(*gw), t_fn(*th)
-    assert tuple(g_out.shape) == tuple(t_out.shape)
-    np.testing.assert_allclose(g_out.detach().numpy(), t_out.detach().numpy(), atol=atol)
-    upstream = rng.standard_normal(tuple(t_out.shape))
-    (g_out * gradwise.tensor(upstream)).sum().backward()
-    (t_out * torch.tensor(upstream)).sum().backward()
-    for i, (g, t) in enumerate(zip(gw, th)):
-        np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), atol=atol, err_msg=f"gradient of input {i}")
-    return g_out
 
 
 # (input shape, pad): every combination of dims that torch's non-constant modes support,
@@ -52,7 +38,7 @@ def _reflect_fits(shape, pad) -> bool:
                                             for mode in ("reflect", "replicate", "circular")
                                             if mode != "reflect" or _reflect_fits(shape, pad)])
 def test_non_constant_modes_match_torch(shape, pad, mode):
-    check_against_torch(lambda x: F.pad(x, pad, mode=mode), lambda x: TF.pad(x, pad, mode=mode),
+    run_both(lambda x: F.pad(x, pad, mode=mode), lambda x: TF.pad(x, pad, mode=mode),
                         rng.standard_normal(shape))
 
 
@@ -66,7 +52,7 @@ def test_non_constant_modes_match_torch(shape, pad, mode):
     ((2, 3), (), None),  # nothing to pad: a copy
 ])
 def test_constant_mode_matches_torch(shape, pad, value):
-    check_against_torch(lambda x: F.pad(x, pad, value=value), lambda x: TF.pad(x, pad, value=value),
+    run_both(lambda x: F.pad(x, pad, value=value), lambda x: TF.pad(x, pad, value=value),
                         rng.standard_normal(shape))
 
 
@@ -166,9 +152,9 @@ def test_padding_layers_match_torch_and_repr(name, args):
     ours, theirs = getattr(nn, name)(*args), getattr(torch.nn, name)(*args)
     assert repr(ours) == repr(theirs)
     shape = {"1d": (2, 3, 6), "2d": (2, 3, 5, 6), "3d": (1, 2, 3, 4, 5)}[name[-2:]]
-    check_against_torch(ours, theirs, rng.standard_normal(shape))
+    run_both(ours, theirs, rng.standard_normal(shape))
     if name.endswith("2d"):  # unbatched (C, H, W)
-        check_against_torch(ours, theirs, rng.standard_normal(shape[1:]))
+        run_both(ours, theirs, rng.standard_normal(shape[1:]))
 
 
 def test_padding_layer_errors():
