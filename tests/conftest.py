@@ -43,3 +43,15 @@ def run_both(g_fn: Callable, t_fn: Callable, *arrays: Any, atol: float = 1e-10, 
         np.testing.assert_allclose(g.grad.numpy(), t.grad.numpy(), atol=atol, rtol=rtol,
                                    err_msg=f"gradient of input {i}")
     return g_out, t_out
+
+
+def digits_mlp(hidden: int = 16, seed: int = 0, init: bool = False) -> Any:
+    """The small gradwise MLP 64-hidden-10 for the embedded digits that the training tests share
+    (seeded; ``init=True``: ``nn.init.by_activation``, He before the ReLU)."""
+    import gradwise.nn as nn
+
+    gradwise.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    if init:
+        nn.init.by_activation(model)
+    return model

@@ -19,6 +19,7 @@ from gradwise.data.preprocessing import Standardize
 from gradwise.diagnose import read_history
 from gradwise.train import (Callback, Check, CSVLogger, LearningRateScheduler, ModelCheckpoint,
                             ProgressBar, TensorBoardLogger, fit, load_checkpoint)
+from conftest import digits_mlp
 
 X, Y = load_digits(flatten=True)
 X = Standardize().fit(X[:200]).transform(X)
@@ -26,8 +27,7 @@ TRAIN, VAL = (X[:128], Y[:128]), (X[200:260], Y[200:260])
 
 
 def mlp() -> nn.Module:
-    gradwise.manual_seed(0)
-    return nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
+    return digits_mlp(16)
 
 
 def quick(val=VAL, **kw):

@@ -17,6 +17,7 @@ from gradwise.data import DataLoader, TensorDataset
 from gradwise.data.datasets import load_digits
 from gradwise.data.preprocessing import Standardize
 from gradwise.train import Callback, Check, EarlyStopping, History, fit
+from conftest import digits_mlp
 
 
 def digits(n: int = 300, n_val: int = 100):
@@ -26,10 +27,7 @@ def digits(n: int = 300, n_val: int = 100):
 
 
 def mlp(seed: int = 0) -> nn.Module:
-    gradwise.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10))
-    nn.init.by_activation(model)
-    return model
+    return digits_mlp(16, seed, init=True)
 
 
 def quick(model, train, val=None, **kw):

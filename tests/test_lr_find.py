@@ -14,6 +14,7 @@ from gradwise.data.datasets import load_digits
 from gradwise.data.preprocessing import Standardize
 from gradwise.train import lr_find
 from gradwise.train.lr_find import _suggestions
+from conftest import digits_mlp
 
 X, Y = load_digits(flatten=True)
 X = Standardize().fit(X).transform(X)
@@ -21,10 +22,7 @@ TRAIN = (X[:512], Y[:512])
 
 
 def mlp() -> nn.Module:
-    gradwise.manual_seed(0)
-    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
-    nn.init.by_activation(model)
-    return model
+    return digits_mlp(32, init=True)
 
 
 def test_sweep_suggests_a_useful_rate_and_leaves_no_trace():
