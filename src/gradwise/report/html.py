@@ -209,6 +209,15 @@ def _diagnosis_section(run: RunFiles) -> str:
         why = run.notes.get("diagnosis") or run.notes.get("history") or "no history"
         return head + _missing(f"No diagnosis: {why}")
     best = f"best epoch {d.best_epoch}" if d.best_epoch is not None else "no validation data: no best epoch"
+    confidence = getattr(d, "confidence", None)
+    if confidence is not None:
+        best += f" · confidence {confidence:.2f}"
+    alternative = getattr(d, "alternative", None)
+    if alternative:
+        best += f" (next most likely: {alternative})"
+    stop = getattr(d, "stop_epoch", None)
+    if stop is not None and stop != d.best_epoch:
+        best += f" · smoothed validation trend lowest around epoch {stop}"
     evidence = "".join(f"<li>{_e(x)}</li>" for x in d.evidence)
     advice = "".join(f"<li>{_e(x)}</li>" for x in d.advice)
     return (head + f'<div class="card"><p><span class="verdict">{_e(d.verdict)}</span>{_e(best)}</p>'
