@@ -312,7 +312,7 @@ def test_the_curvature_check_warns_only_when_the_step_does_harm():
     assert check_curvature(over, TH, "SGD", group, early_loss_fell=True).status == "pass"   # a catapult, recovered
     c = check_curvature(over, TH, "SGD", group, early_loss_fell=False)
     assert c.status == "warn" and c.evidence["symptom"] == "above_stability_limit" and c.evidence["lr_max"] < 0.07
-    far = [{"step": 0, "sharpness": 100.0, "lr": 0.1}]                      # 5x
+    far = [{"step": 0, "sharpness": 250.0, "lr": 0.1}]                      # 12.5x
     assert check_curvature(far, TH, "SGD", group).status == "warn"
     later = [{"step": 0, "sharpness": 1.0, "lr": 0.1}, {"step": 100, "sharpness": 50.0, "lr": 0.1},
              {"step": 200, "sharpness": 60.0, "lr": 0.1}]

@@ -46,27 +46,34 @@ def check_dead_relu(samples: Mapping[str, LayerSample], th: Thresholds,
 
 
 def check_saturation(samples: Mapping[str, LayerSample], th: Thresholds,
-                     labels: Mapping[str, str] | None = None, recent: Mapping[str, float] | None = None) -> Check:
-    """Warn when more than ``saturated_layer_fraction`` of a sigmoid/tanh layer's outputs are saturated.
+                     labels: Mapping[str, str] | None = None, recent: Mapping[str, float] | None = None,
+                     trained: bool = False) -> Check:
+    """Warn when more than ``saturated_layer_fraction`` of a sigmoid/tanh layer's outputs are saturated before
+    training, or more than ``saturated_layer_fraction_trained`` once it has trained (``trained``).
 
     ``recent``: layer -> the saturated fraction it kept over the last few sampled steps (the least of them,
-    this one included), judged instead of this batch's alone: a layer is saturated when it stays so."""
+    this one included), judged instead of this batch's alone: a layer is saturated when it stays so.  A layer
+    saturated from the start cannot learn its way out (its gradients are killed from the first step); one
+    that drifts towards its limits as it grows confident is doing what tanh does, and only near-complete
+    saturation is reported then."""
     name = "saturation"
     fractions = {k: s.saturated_fraction for k, s in samples.items() if s.saturated_fraction is not None}
     if recent:
         fractions = {k: recent.get(k, f) for k, f in fractions.items()}
     if not fractions:
         return make(name, "pass", "no sigmoid/tanh layer was watched", saturated_fraction={})
-    bad = {k: f for k, f in fractions.items() if f > th.saturated_layer_fraction}
-    evidence = dict(saturated_fraction=fractions, layers=list(bad), limit=th.saturated_layer_fraction,
-                    margin=th.saturation_margin)
+    limit = th.saturated_layer_fraction_trained if trained else th.saturated_layer_fraction
+    bad = {k: f for k, f in fractions.items() if f > limit}
+    evidence = dict(saturated_fraction=fractions, layers=list(bad), limit=limit, margin=th.saturation_margin,
+                    trained=trained)
     if not bad:
         return make(name, "pass", f"sigmoid/tanh layers not saturated (at most {max(fractions.values()):.0%} of the "
                                   "outputs near a limit)", **evidence)
     parts = "; ".join(f"{label(k, labels)}: {f:.0%} of its outputs at a limit" for k, f in bad.items())
-    return make(name, "warn", f"saturated units - {parts} (limit {th.saturated_layer_fraction:.0%}); saturated "
-                              "neurons kill the gradients: initialize with Xavier (nn.init.by_activation), normalize "
-                              "the inputs, or use ReLU", **evidence)
+    return make(name, "warn", f"saturated units - {parts} (limit {limit:.0%}"
+                              f"{' once trained' if trained else ' before training'}); saturated neurons kill the "
+                              "gradients: initialize with Xavier (nn.init.by_activation), normalize the inputs, or "
+                              "use ReLU", **evidence)
 
 
 def check_nan_inf(when: str, loss: float | None = None, inputs_nonfinite: bool = False,

@@ -492,10 +492,9 @@ class Babysitter(Callback):
 
     def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
         loss = float(logs["loss"])
-        sums = self._epoch_sums
-        sums[0] += loss
-        sums[1] += loss * loss
-        sums[2] += 1
+        self._epoch_sums[0] += loss
+        self._epoch_sums[1] += loss * loss
+        self._epoch_sums[2] += 1
         recent = self.divergence.update(loss)
         losses = self.step_losses
         if losses is not None:
@@ -722,7 +721,7 @@ class Babysitter(Callback):
                 if s.saturated_fraction is not None:
                     series = [v for v in acts["layers"][name]["saturated_fraction"][-3:] if v is not None]
                     recent[name] = float(min(series)) if series else s.saturated_fraction
-            self._emit(trainer, check_saturation(samples, self.thresholds, self._labels, recent))
+            self._emit(trainer, check_saturation(samples, self.thresholds, self._labels, recent, trainer.epoch > 1))
 
     @_guarded
     def _record_updates(self, trainer: "Trainer") -> None:

@@ -162,7 +162,8 @@ def check_divergence(initial: float, best: float, recent: float, steps: int, th:
 def check_oscillation(epoch_losses: Sequence[float], th: Thresholds, lr: float,
                       errors: Sequence[float | None] | None = None) -> Check:
     """Warn when the per-epoch training loss swings up and down: swings (a local extreme and its neighbours)
-    larger than ``oscillation_amplitude`` of the curve's range in at least ``oscillation_rate`` of the epochs.
+    larger than ``oscillation_amplitude`` of the curve's range in at least ``oscillation_rate`` of the epochs,
+    ``oscillation_min_swings`` of them at least.
 
     ``errors``: the standard error of each epoch's mean loss (from the spread of its step losses).  With
     them a swing must also exceed ``oscillation_noise_z`` standard errors of both differences - a small
@@ -192,7 +193,7 @@ def check_oscillation(epoch_losses: Sequence[float], th: Thresholds, lr: float,
     evidence = dict(test="oscillation", epochs=n, swings=swings, within_noise=noise, rate=rate, range=span, lr=lr,
                     limits={"amplitude": th.oscillation_amplitude, "rate": th.oscillation_rate,
                             "noise_z": th.oscillation_noise_z})
-    if span > 0 and rate >= th.oscillation_rate:
+    if span > 0 and rate >= th.oscillation_rate and swings >= th.oscillation_min_swings:
         return make(name, "warn", f"the training loss oscillates: {swings} swings in {n} epochs, each over "
                                   f"{th.oscillation_amplitude:.0%} of the loss range"
                                   + (f" and {th.oscillation_noise_z:g} standard errors of the epochs' mini-batch "
