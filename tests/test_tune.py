@@ -7,6 +7,7 @@ file stays well under a minute on 2 cores.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 
@@ -175,11 +176,13 @@ def test_results_table_has_a_diagnosis_per_trial(searched):
 
 def test_pictures_and_report_are_written(searched):
     run_dir = searched.run_dir
-    for name in ("objective_vs_params", "top_trials_curves", "param_importance", "optimization_history"):
+    for name in ("best_trial_curve", "objective_vs_params", "top_trials_curves", "param_importance",
+                 "optimization_history"):
         png = (run_dir / f"{name}.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, name
     page = (run_dir / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5
+    assert "How sure:" in page and "kept epoch" in page
     assert "Best trial" in page and "dead" in page.lower() or "lr too high" in page
     assert searched.importance and abs(sum(searched.importance.values()) - 1) < 1e-6
 
@@ -367,3 +370,86 @@ def test_journal_file_storage_shared_by_two_worker_processes(tmp_path):
     assert all(r.worker and not r.worker.endswith(f":{os.getpid()}") for r in result.rows)
     alone = small(tmp_path / "alone", n_trials=4, n_jobs=1)
     assert sorted(map(repr, signature(result))) == sorted(map(repr, signature(alone)))
+
+
+# ============================================================================= scores that noise cannot fool
+def _records(values, train=None):
+    return [{"epoch": i + 1, "val_loss": v, "loss": (train or values)[i]} for i, v in enumerate(values)]
+
+
+def test_score_is_the_smoothed_curve_at_the_kept_epoch_not_a_lucky_dip():
+    from gradwise.tune.scoring import trial_score
+
+    rng = np.random.default_rng(0)
+    trend = 0.3 + 0.5 * np.exp(-np.arange(20) / 4)
+    noisy = trend + rng.normal(0, 0.02, 20)
+    noisy[5] = 0.15                                   # one lucky evaluation: the lowest single value
+    s = trial_score(_records(list(noisy)))
+    assert s.epoch == 6 and s.raw == pytest.approx(0.15)     # the kept weights: lowest raw value (the diagnosis's)
+    assert s.value > 0.15 + 0.1 and abs(s.value - trend[5]) < 0.1   # the trend there, not the dip
+    assert 0.005 < s.noise < 0.06 and 0 < s.se <= s.noise
+    clean = trial_score(_records(list(trend)))
+    assert clean.epoch == 20 and clean.value == pytest.approx(trend[-1], abs=0.01) and clean.noise < 0.005
+    short = trial_score(_records([0.9, 0.7, 0.8]))
+    assert (short.value, short.epoch, short.noise) == (0.7, 2, None)
+    acc = trial_score([{"epoch": i + 1, "val_accuracy": a} for i, a in enumerate([0.5, 0.7, 0.8, 0.85, 0.84, 0.86])],
+                      "val_accuracy", "max")
+    assert acc.epoch == 6 and acc.value <= 0.87
+
+
+def test_a_flagged_trial_is_crowned_only_when_better_beyond_its_noise():
+    from types import SimpleNamespace as Row
+
+    from gradwise.tune.scoring import choose_best, ranking
+
+    def row(n, value, flags=(), noise=0.02, se=0.01):
+        return Row(number=n, state="complete", value=value, flags=list(flags), noise=noise, score_se=se,
+                   curve_se=se, val_examples=None)
+
+    wild = row(0, 0.10, ["loss oscillates (lr too high?)"], noise=0.05)
+    steady = row(1, 0.12)
+    choice = choose_best([wild, steady, row(2, 0.2)])
+    assert choice.best is steady and choice.passed_over is wild and "within its noise" in choice.reason
+    clearly = row(3, 0.05, ["diverged"], noise=0.05)
+    choice = choose_best([clearly, steady])
+    assert choice.best is clearly and choice.passed_over is None and "crowned although flagged" in choice.reason
+    assert choose_best([wild]).best is wild                          # nothing sound to prefer
+    assert choose_best([row(0, 0.8), row(1, 0.9)], "maximize").best.number == 1
+    # how sure: the gap to the runner-up against the standard error of the gap
+    assert ranking([row(0, 0.10), row(1, 0.15)], choose_best([row(0, 0.10), row(1, 0.15)])).verdict == "clear"
+    assert ranking([row(0, 0.10), row(1, 0.115)], choose_best([row(0, 0.10), row(1, 0.115)])).verdict == "likely"
+    r = ranking([row(0, 0.10), row(1, 0.105)], choose_best([row(0, 0.10), row(1, 0.105)]))
+    assert r.verdict.startswith("a toss-up") and "0.4 x the noise" in r.sentence("val_loss")
+    # the runner-up is not the passed-over trial
+    choice = choose_best([wild, steady, row(2, 0.2)])
+    assert ranking([wild, steady, row(2, 0.2)], choice).runner_up == 2
+
+
+def test_paired_comparison_on_the_same_validation_examples():
+    from types import SimpleNamespace as Row
+
+    from gradwise.tune.scoring import gap_se, per_example
+
+    logits = np.array([[2.0, 0.0, -1.0], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0]])
+    labels = np.array([0, 2, 0])
+    loss, hit = per_example(logits, labels)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    expected = -(shifted[np.arange(3), labels] - np.log(np.exp(shifted).sum(axis=1)))
+    assert np.allclose(loss, expected) and hit.tolist() == [1.0, 1.0, 0.0]
+    rng = np.random.default_rng(1)
+    hard = rng.exponential(0.3, 300)                      # both configurations find the same examples hard
+    a = Row(val_examples=list(hard), curve_se=0.001, score_se=0.02)
+    b = Row(val_examples=list(hard * 1.05 + 0.002), curve_se=0.001, score_se=0.02)
+    assert gap_se(a, b) < 0.01 < math.hypot(0.02, 0.02)
+    assert gap_se(Row(val_examples=None, score_se=0.02), b) == pytest.approx(math.hypot(0.02, 0.02))
+
+
+def test_search_reports_noise_and_ranking(searched):
+    best = searched.best
+    assert best.noise is not None and best.score_se is not None and best.val_se is not None and best.val_n == 60
+    assert best.curve_se is not None and best.score_se >= best.val_se
+    assert searched.ranking is not None and searched.ranking.best == best.number
+    complete = [r for r in searched.rows if r.state == "complete"]
+    assert all(r.value is not None and r.raw_value is not None for r in complete)
+    saved = json.loads((searched.run_dir / "results.json").read_text())
+    assert saved["ranking"]["best"] == best.number and "val_examples" not in saved["trials"][0]

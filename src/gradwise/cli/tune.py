@@ -159,9 +159,20 @@ def _search(cfg, args: argparse.Namespace) -> int:
         return 1
     b = result.best
     params = ", ".join(f"{k}={v}" for k, v in b.params.items())
-    acc = f", val_accuracy {b.val_accuracy:.4f}" if b.val_accuracy is not None else ""
-    print(f"best trial {b.number} (chosen on validation data): {s.metric} {b.value:.4f}{acc} at epoch {b.best_epoch}")
+    acc = f", val_accuracy {b.val_accuracy:.4f}" if b.val_accuracy is not None and s.metric != "val_accuracy" else ""
+    se = f" ± {b.score_se:.2g}" if b.score_se is not None else ""
+    how = (f" (smoothed curve at the kept epoch {b.best_epoch}; raw {b.raw_value:.4f})"
+           if b.noise is not None and b.raw_value is not None else f" at epoch {b.best_epoch}")
+    print(f"best trial {b.number} (chosen on validation data): {s.metric} {b.value:.4f}{se}{how}{acc}")
+    noise = [f"curve {b.noise:.2g} epoch to epoch" if b.noise is not None else None,
+             f"validation set ±{b.val_se:.2g} ({b.val_n} examples)" if b.val_se is not None else None]
+    if any(noise):
+        print(f"  noise: {', '.join(n for n in noise if n)}")
     print(f"  {params}")
+    if result.ranking is not None:
+        print(f"  ranking: {result.ranking.sentence(s.metric)}")
+    if result.passed_over is not None:
+        print(f"  passed over: {result.choice_note}")
     if b.notes:
         print(f"  diagnosis: {'; '.join(b.notes)}")
     if result.test:

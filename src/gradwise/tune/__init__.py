@@ -14,6 +14,10 @@ losses/accuracies") made systematic on top of Optuna (the ``tune`` extra: ``pip 
 * every trial trained by ``fit`` with the babysitter on; its curves, checks and diagnosis stored with the
   trial, so the results table says "overfit from epoch 14", "dead ReLUs 62% in layer 2",
   "diverged: lr too high" (:mod:`gradwise.tune.diagnosis`, :mod:`gradwise.tune.results`);
+* scores that noise cannot fool: a trial's value is its smoothed validation curve at the epoch whose weights
+  are kept, with the curve's noise; a diverging or oscillating run is crowned only when better by more than
+  its noise, and the report says how sure the ranking is (:mod:`gradwise.tune.scoring`); :func:`retrain`
+  re-trains a configuration with other seeds;
 * ``n_jobs`` worker processes sharing an Optuna storage (SQLite in the run directory by default, any
   Optuna storage URL - PostgreSQL for several machines), resumable without losing finished trials
   (:mod:`gradwise.tune.runner`);
@@ -28,12 +32,13 @@ from gradwise.tune.diagnosis import trial_notes, trial_record
 from gradwise.tune.objective import Objective
 from gradwise.tune.pruning import PruningCallback
 from gradwise.tune.results import TrialRow, format_table
-from gradwise.tune.search import TuneResult, evaluate_on_test, importance_scores, run_configuration, tune
+from gradwise.tune.scoring import Score, choose_best, ranking, trial_score
+from gradwise.tune.search import TuneResult, evaluate_on_test, importance_scores, retrain, run_configuration, tune
 from gradwise.tune.space import Categorical, Float, Int, SearchSpace
 
 __all__ = [
     "tune", "TuneResult", "SearchSpace", "Float", "Int", "Categorical", "TuneConfig", "TuneSettings",
     "load_tune_config", "parse_tune_config", "DEFAULT_TUNE_CONFIG", "trial_config", "Objective", "PruningCallback",
     "TrialRow", "format_table", "trial_record", "trial_notes", "run_configuration", "evaluate_on_test",
-    "importance_scores",
+    "importance_scores", "retrain", "trial_score", "Score", "choose_best", "ranking",
 ]

@@ -5,7 +5,9 @@ the babysitter and its curves are diagnosed (``History.checks``, ``History.diagn
 condenses both into short notes - ``"overfit from epoch 14"``, ``"dead ReLUs 62% in layer 2"``,
 ``"diverged: lr too high"``, ``"pruned at epoch 4"`` - and into a JSON record (:func:`trial_record`) that
 is stored with the trial in the Optuna storage, so that any worker, machine or later reader of the
-study sees the same diagnosis without the trial's files.
+study sees the same diagnosis without the trial's files.  The record also carries the trial's noise-proof
+score (:mod:`gradwise.tune.scoring`: the smoothed validation curve at the kept epoch, its noise and standard
+error) and the flags that keep an erratic or diverging run from being crowned on a lucky value.
 """
 from __future__ import annotations
 
@@ -115,6 +117,8 @@ def trial_notes(record: Mapping[str, Any]) -> list[str]:
     if record.get("pruned_at") is not None:
         notes.append(f"pruned at epoch {record['pruned_at']}")
     verdict = verdict_note(record.get("verdict"), record.get("diagnosis_best_epoch"), int(record.get("epochs_run") or 0))
+    if verdict and record.get("diagnosis_rule") == "2b":
+        verdict = "underfit: erratic training loss (lr too high?)"
     if verdict:
         notes.append(verdict)
     for c in record.get("checks", []):
@@ -133,15 +137,17 @@ def _finite(v: Any) -> Any:
 
 
 def trial_record(history: Any, metric: str, pruned_at: int | None = None) -> dict[str, Any]:
-    """A JSON-able summary of a trial's :class:`~gradwise.train.History`: curves, best epoch on ``metric``,
-    stop reason, diagnosis and non-passing checks, plus the short ``notes``."""
+    """A JSON-able summary of a trial's :class:`~gradwise.train.History`: curves, best (kept) epoch on ``metric``,
+    the noise-proof score, stop reason, diagnosis and non-passing checks, plus the short ``notes`` and ``flags``."""
+    from gradwise.diagnose import best_epoch as kept_epoch
+    from gradwise.tune.scoring import flags, trial_score
+
     records = list(history.records)
     curves = {k: [_finite(r.get(k)) for r in records] for k in CURVE_KEYS if any(k in r for r in records)}
-    scored = [(r[metric], r["epoch"]) for r in records if r.get(metric) is not None and math.isfinite(r[metric])]
-    best_epoch = None
-    if scored:
-        best_epoch = (min(scored) if metric != "val_accuracy" else max(scored, key=lambda s: (s[0], -s[1])))[1]
-    best = records[best_epoch - 1] if best_epoch is not None else {}
+    mode = "max" if metric == "val_accuracy" else "min"
+    best_epoch = kept_epoch(records, metric, mode)   # the weights kept: the diagnosis's definition
+    best = next((r for r in records if r.get("epoch") == best_epoch), {}) if best_epoch is not None else {}
+    score = trial_score(records, metric, mode)
     diagnosis = getattr(history, "diagnosis", None)
     record: dict[str, Any] = {
         "epochs_run": len(records),
@@ -149,9 +155,15 @@ def trial_record(history: Any, metric: str, pruned_at: int | None = None) -> dic
         "best_epoch": best_epoch,
         "best_val_loss": _finite(best.get("val_loss")),
         "best_val_accuracy": _finite(best.get("val_accuracy")),
+        "score": _finite(score.value),
+        "score_raw": _finite(score.raw),
+        "noise": _finite(score.noise),
+        "score_se": _finite(score.se),
+        "smoothed": {"epoch": score.epochs, metric: score.smoothed} if score.smoothed else None,
         "curves": curves,
         "verdict": diagnosis.verdict if diagnosis is not None else None,
         "diagnosis_best_epoch": diagnosis.best_epoch if diagnosis is not None else None,
+        "diagnosis_rule": getattr(diagnosis, "rule", None) if diagnosis is not None else None,
         "evidence": list(diagnosis.evidence) if diagnosis is not None else [],
         "advice": list(diagnosis.advice) if diagnosis is not None else [],
         "diagnosis_note": getattr(history, "diagnosis_note", None),
@@ -159,4 +171,5 @@ def trial_record(history: Any, metric: str, pruned_at: int | None = None) -> dic
         "pruned_at": pruned_at,
     }
     record["notes"] = trial_notes(record)
+    record["flags"] = flags(record)
     return record

@@ -5,8 +5,10 @@ applies them to the base training config, builds data, model (initialised for it
 built by the ``[model] factory`` - a gradwise or a PyTorch model),
 optimizer and learning-rate schedule exactly as ``gradwise train`` would, and trains with
 :func:`gradwise.train.fit` with the babysitter on and a :class:`~gradwise.tune.pruning.PruningCallback`
-reporting the validation metric after each epoch.  Its value is the best validation metric over the
-epochs (as KerasTuner scores a trial): the model is chosen on validation data only.
+reporting the validation metric after each epoch.  Its value is the trial's noise-proof score
+(:mod:`gradwise.tune.scoring`): the *smoothed* validation curve read at the epoch whose weights are kept
+(the lowest raw validation loss - the diagnosis's best epoch), so that a lucky one-epoch dip of a noisy
+curve does not win the search; the model is chosen on validation data only.
 
 Whatever happens - a good run, a pruned one, a diverging one - the trial keeps its learning curves,
 babysitter checks and diagnosis in the Optuna storage (``trial.user_attrs``, see
@@ -45,7 +47,8 @@ def worker_id() -> str:
 
 
 class Objective:
-    """``objective(trial) -> float``: train the trial's configuration and return its best validation metric.
+    """``objective(trial) -> float``: train the trial's configuration and return its score (the smoothed
+    validation metric at the kept epoch, see :mod:`gradwise.tune.scoring`).
 
     Args:
         config: the search (base config, settings, space).
@@ -91,6 +94,21 @@ class Objective:
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 3))
         return result
 
+    def _add_validation_noise(self, record: dict[str, Any], model: Any, kept: Any, val: Any, device: Any) -> None:
+        """Measure the validation set's sampling noise at the kept weights (``val_se``) and fold it into the
+        score's standard error (``score_se``; the curve's own part stays in ``curve_se``)."""
+        from gradwise.engines import engine_for
+        from gradwise.tune.scoring import total_se, validation_spread
+
+        engine = engine_for(model, device)
+        engine.restore_weights(model, kept)
+        spread = validation_spread(model, val, self.metric, engine)
+        record["curve_se"] = record.get("score_se")
+        record["val_n"] = spread["n"] if spread else None
+        record["val_se"] = spread["se"] if spread else None
+        record["val_examples"] = spread["values"] if spread else None
+        record["score_se"] = total_se(record["curve_se"], record["val_se"])
+
     def _train(self, trial: Any, params: dict[str, Any]) -> float:
         import optuna
 
@@ -123,13 +141,17 @@ class Objective:
             history = fit(model, data.train, data.val, callbacks=callbacks, babysit=False, progress=False,
                           log_dir=log_dir, device=settings.device or None, **kwargs)
         record = trial_record(history, self.metric, pruned_at=pruning.pruned_at)
+        if pruning.pruned_at is None and pruning.best_state is not None:
+            self._add_validation_noise(record, model, pruning.best_state, data.val, settings.device or None)
         for key, value in record.items():
             trial.set_user_attr(key, value)
         if log_dir is not None and pruning.best_state is not None:
             save(pruning.best_state, log_dir / "model.npz")
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(history.stop_reason)
-        best = pruning.best_value
+        best = record.get("score")
+        if best is None:
+            best = pruning.best_value
         if best is None or not math.isfinite(best):
             # no epoch finished with a finite validation metric (diverged in the first epoch): the worst value
             return math.inf if settings.direction == "minimize" else -math.inf

@@ -8,6 +8,8 @@
 * :func:`importance` - the parameters' importance for the objective, from Optuna's importance
   evaluators (PED-ANOVA by default; fANOVA with scikit-learn installed).
 * :func:`history` - the objective per trial and the best so far (Optuna's ``plot_optimization_history``).
+* :func:`best_curve` - the crowned trial's validation curve: raw values, the smoothed curve its score is read
+  from, the kept epoch with the score +- the curve's noise, training dashed, the runner-up's smoothed curve.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from gradwise.report.plots import agg_figure
 from gradwise.tune.results import TrialRow, format_value
 from gradwise.tune.space import SearchSpace
 
-__all__ = ["Picture", "objective_vs_params", "top_curves", "importance", "history", "COMPLETE", "PRUNED", "BEST"]
+__all__ = ["Picture", "objective_vs_params", "top_curves", "importance", "history", "best_curve", "COMPLETE", "PRUNED",
+           "BEST"]
 
 COMPLETE, PRUNED, FAILED, BEST = "#1f77b4", "#ff7f0e", "#9e9e9e", "#2ca02c"
 DPI = 100
@@ -214,3 +217,39 @@ def history(rows: Sequence[TrialRow], direction: str, metric: str) -> Picture:
     ax.legend(fontsize=8)
     ax.set_title(f"{metric} per trial", fontsize=11)
     return Picture(fig, "optimization_history", f"{metric} per trial and best so far")
+
+
+def best_curve(best: TrialRow, metric: str, runner_up: TrialRow | None = None, caption: str | None = None) -> Picture:
+    """The crowned trial's ``metric`` curve: raw points, the smoothed curve its score is read from, the kept
+    epoch with score +- noise, the training curve dashed, and the runner-up's smoothed curve for comparison."""
+    fig = agg_figure(figsize=(7.5, 4.2))
+    ax = fig.subplots()
+    train_key = metric[4:] if metric.startswith("val_") else None
+    ep = best.curves.get("epoch") or []
+    if best.curves.get(metric):
+        ax.plot(ep, _nan(best.curves[metric]), "o", ms=4, color=COMPLETE, alpha=0.75, label=f"{metric} (raw)")
+    if train_key and best.curves.get(train_key):
+        ax.plot(ep, _nan(best.curves[train_key]), "--", color="#555555", lw=1, label=f"{train_key} (training)")
+    smooth = best.smoothed or {}
+    if smooth.get(metric):
+        ax.plot(smooth["epoch"], _nan(smooth[metric]), "-", color=COMPLETE, lw=2.2, label=f"{metric} (smoothed)")
+    if best.best_epoch is not None and best.value is not None and math.isfinite(best.value):
+        band = best.noise or 0.0
+        ax.errorbar([best.best_epoch], [best.value], yerr=[[band], [band]], fmt="*", ms=14, color=BEST, capsize=5,
+                    zorder=5, label=f"score {format_value(best.value)} at kept epoch {best.best_epoch}"
+                                    + (f" (± noise {band:.2g})" if band else ""))
+    if runner_up is not None and (runner_up.smoothed or {}).get(metric):
+        ax.plot(runner_up.smoothed["epoch"], _nan(runner_up.smoothed[metric]), "-", color=PRUNED, lw=1.4, alpha=0.8,
+                label=f"runner-up trial {runner_up.number} (smoothed)")
+    shown = [v for v in _nan(best.curves.get(metric) or []) if math.isfinite(v)]
+    if metric.endswith("loss") and shown and min(shown) > 0 and max(shown) / min(shown) > 5:
+        ax.set_yscale("log")     # the bottom of the curve, where the score is read, stays readable
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(metric + (" (log scale)" if ax.get_yscale() == "log" else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"best trial {best.number}: {metric} curve and the score read off it", fontsize=11)
+    if caption:
+        fig.text(0.01, 0.005, caption, fontsize=8, color="#444444", va="bottom")
+    return Picture(fig, "best_trial_curve", f"best trial {best.number}: validation curve, smoothed, kept epoch")

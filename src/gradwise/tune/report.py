@@ -80,8 +80,10 @@ def _rows_html(rows: Sequence[TrialRow], best: int | None, metric: str, run_dir:
 
 def build_report(*, title: str, run_dir: Path, summary: Mapping[str, Any], rows: Sequence[TrialRow],
                  best: TrialRow | None, metric: str, pictures: Sequence[Any], space_lines: Sequence[str],
-                 importance: Mapping[str, float] | None, test: Mapping[str, Any] | None) -> str:
-    """The whole HTML page."""
+                 importance: Mapping[str, float] | None, test: Mapping[str, Any] | None, ranking: Any = None,
+                 choice_note: str | None = None) -> str:
+    """The whole HTML page: the best trial's card (its score with the noise, how sure the ranking is, its
+    validation curve), the pictures, every trial and the space."""
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in summary.items() if v not in (None, ""))
     parts = [f"<h1>{_e(title)}</h1>",
              f'<p class="sub">{_e(run_dir.resolve())} &middot; rendered {datetime.now():%Y-%m-%d %H:%M}</p>',
@@ -96,12 +98,27 @@ def build_report(*, title: str, run_dir: Path, summary: Mapping[str, Any], rows:
         if test:
             shown = ", ".join(f"{k} {format_value(v)}" for k, v in test.items() if k.startswith("test_"))
             test_html = f"<p><b>Test set (touched once, after the search):</b> {_e(shown)}</p>"
+        parts_noise = [f"the curve's epoch-to-epoch noise {_e(format_value(best.noise))}" if best.noise is not None
+                       else None,
+                       f"the validation set's sampling noise &plusmn;{_e(format_value(best.val_se))} over {_e(best.val_n)} "
+                       "examples" if best.val_se is not None else None]
+        noise = (f" &plusmn; {_e(format_value(best.score_se))} (standard error from "
+                 f"{' and '.join(p for p in parts_noise if p)})" if best.score_se is not None else "")
+        raw = f", raw {_e(format_value(best.raw_value))}" if best.raw_value is not None else ""
+        sure = f"<p><b>How sure:</b> {_e(ranking.sentence(metric))}.</p>" if ranking is not None else ""
+        passed = f"<p><b>Passed over:</b> {_e(choice_note)}.</p>" if choice_note else ""
+        curve = next((p for p in pictures if p.name == "best_trial_curve"), None)
+        curve_html = (f'<div class="figure"><img alt="{_e(curve.title)}" src="{curve.data_uri}" style="max-width:100%">'
+                      "</div>") if curve is not None else ""
         parts.append(f'<div class="card"><p><span class="verdict">trial {best.number}</span>{_e(metric)} '
-                     f"{_e(format_value(best.value))}, validation accuracy {_e(format_value(best.val_accuracy))} at "
-                     f"epoch {_e(best.best_epoch)} of {_e(best.epochs_run)}</p><ul>{params}</ul><p>{notes}</p>"
-                     f"{test_html}</div>")
+                     f"{_e(format_value(best.value))}{noise} - the smoothed validation curve at the kept epoch "
+                     f"{_e(best.best_epoch)} of {_e(best.epochs_run)}{raw}; validation accuracy "
+                     f"{_e(format_value(best.val_accuracy))}</p>{sure}{passed}<ul>{params}</ul><p>{notes}</p>"
+                     f"{test_html}{curve_html}</div>")
     parts.append("<h2>Pictures</h2>")
     for pic in pictures:
+        if pic.name == "best_trial_curve":
+            continue
         parts.append(f"<h3>{_e(pic.title)}</h3>"
                      f'<div class="figure"><img alt="{_e(pic.title)}" src="{pic.data_uri}" '
                      f'style="max-width:100%"></div>')

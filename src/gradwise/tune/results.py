@@ -1,7 +1,8 @@
 """The results table: one row per trial with its score *and* its diagnosis, read back from the Optuna storage.
 
-Each row says what the trial tried (its parameters), how it scored on validation data (the objective,
-the validation accuracy at the best epoch), how far it ran (epochs, pruned or not) and what the
+Each row says what the trial tried (its parameters), how it scored on validation data (the objective - the
+smoothed validation curve at the kept epoch, with its standard error, :mod:`gradwise.tune.scoring` - and the
+raw validation loss and accuracy at that epoch), how far it ran (epochs, pruned or not) and what the
 babysitter and the curve diagnosis found (``"overfit from epoch 14; dead ReLUs 62% in layer 2"``).
 The rows come from the study itself (``trial.user_attrs``, written by the objective), so a table built
 on any machine that can reach the storage is complete, whichever worker ran each trial.
@@ -35,7 +36,7 @@ class TrialRow:
 
     number: int
     state: str                                  # complete | pruned | fail | running | waiting
-    value: float | None                         # the objective (best validation metric); None when not complete
+    value: float | None                         # the objective (smoothed metric at the kept epoch); None unless complete
     params: dict[str, Any]
     val_loss: float | None = None               # at the best epoch
     val_accuracy: float | None = None           # at the best epoch
@@ -53,6 +54,15 @@ class TrialRow:
     log_dir: str | None = None
     error: str | None = None
     retry_of: int | None = None
+    raw_value: float | None = None              # the logged metric at the kept epoch
+    noise: float | None = None                  # epoch-to-epoch noise of the validation curve
+    score_se: float | None = None               # standard error of ``value`` (curve and validation set together)
+    curve_se: float | None = None               # ... its part from the curve's epoch-to-epoch noise
+    val_se: float | None = None                 # ... its part from the validation set's sampling noise
+    val_n: int | None = None                    # validation examples
+    val_examples: list[float] | None = None     # per-example validation values at the kept weights (paired ranking)
+    flags: list[str] = field(default_factory=list)     # why the run is not trusted as a winner (scoring.flags)
+    smoothed: dict[str, list[Any]] | None = None        # the smoothed validation curve {"epoch": [...], metric: [...]}
 
     @property
     def diagnosis(self) -> str:
@@ -61,6 +71,7 @@ class TrialRow:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("val_examples", None)                 # per-example numbers stay in the study, not in results.json
         d["diagnosis"] = self.diagnosis
         if self.value is not None and not math.isfinite(self.value):
             d["value"] = None
@@ -89,7 +100,11 @@ def collect_rows(study: Any, space: SearchSpace | None = None) -> list[TrialRow]
             verdict=attrs.get("verdict"), notes=list(attrs.get("notes") or []), checks=list(attrs.get("checks") or []),
             curves=dict(attrs.get("curves") or {}), intermediate=dict(t.intermediate_values),
             stop_reason=attrs.get("stop_reason"), seconds=attrs.get("seconds"), worker=attrs.get("worker"),
-            log_dir=attrs.get("log_dir"), error=attrs.get("error"), retry_of=int(retry[0]) if retry else None))
+            log_dir=attrs.get("log_dir"), error=attrs.get("error"), retry_of=int(retry[0]) if retry else None,
+            raw_value=attrs.get("score_raw"), noise=attrs.get("noise"), score_se=attrs.get("score_se"),
+            curve_se=attrs.get("curve_se", attrs.get("score_se")), val_se=attrs.get("val_se"), val_n=attrs.get("val_n"),
+            val_examples=attrs.get("val_examples"),
+            flags=list(attrs.get("flags") or []), smoothed=attrs.get("smoothed")))
     retried = {r.retry_of for r in rows if r.retry_of is not None}
     for r in rows:
         if r.state == "fail" and r.number in retried and not r.error:
@@ -136,10 +151,11 @@ def format_table(rows: Sequence[TrialRow], metric: str = "val_loss", direction: 
                  best: int | None = None, sort: bool = True, width: int = 200) -> str:
     """The table as text: best trials first (complete, then pruned, then failed), one line each.
 
-    Columns: trial, state, the objective, validation accuracy and loss at the best epoch, epochs run,
-    the parameters, and the diagnosis.  ``best`` marks that trial with ``*``.
+    Columns: trial, state, the objective (± its standard error), validation accuracy and loss at the kept
+    epoch, epochs run, the parameters, and the diagnosis.  ``best`` marks that trial with ``*``.
     """
-    ordered = sorted(rows, key=lambda r: _rank_key(r, direction)) if sort else list(rows)
+    ordered = (sorted(rows, key=lambda r: (r.number != best, _rank_key(r, direction))) if sort  # the crowned trial first
+               else list(rows))
     extra = [k for k in ("val_acc", "val_loss") if not metric.startswith(k)]   # the objective is shown once
     header = ["#", "state", metric, *extra, "epochs", "parameters", "diagnosis"]
     lines = []
@@ -149,7 +165,8 @@ def format_table(rows: Sequence[TrialRow], metric: str = "val_loss", direction: 
         if value is None and r.state == "pruned" and r.intermediate:
             value = r.intermediate[max(r.intermediate)]
         shown = {"val_acc": format_value(r.val_accuracy), "val_loss": format_value(r.val_loss)}
-        lines.append([f"{r.number}{'*' if r.number == best else ''}", r.state, format_value(value),
+        cell = format_value(value) + (f"±{r.score_se:.1g}" if r.state == "complete" and r.score_se else "")
+        lines.append([f"{r.number}{'*' if r.number == best else ''}", r.state, cell,
                       *(shown[k] for k in extra), epochs, _params_cell(r.params),
                       r.diagnosis if not r.error else f"error: {r.error}"])
     widths = [max(len(header[i]), *(len(line[i]) for line in lines)) if lines else len(header[i])
@@ -174,12 +191,14 @@ def write_results(rows: Sequence[TrialRow], run_dir: str | Path, extra: dict[str
         names.extend(k for k in r.params if k not in names)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["number", "state", "value", "val_loss", "val_accuracy", "best_epoch", "epochs_run", "pruned_at",
-                     *names, "verdict", "diagnosis", "seconds", "worker"])
+    writer.writerow(["number", "state", "value", "value_se", "noise", "raw_value", "val_loss", "val_accuracy",
+                     "best_epoch", "epochs_run", "pruned_at", *names, "verdict", "flags", "diagnosis", "seconds",
+                     "worker"])
     for r in rows:
-        writer.writerow([r.number, r.state, "" if r.value is None else r.value, _cell(r.val_loss), _cell(r.val_accuracy),
+        writer.writerow([r.number, r.state, "" if r.value is None else r.value, _cell(r.score_se), _cell(r.noise),
+                         _cell(r.raw_value), _cell(r.val_loss), _cell(r.val_accuracy),
                          _cell(r.best_epoch), _cell(r.epochs_run), _cell(r.pruned_at),
-                         *(_cell(r.params.get(n)) for n in names), _cell(r.verdict),
+                         *(_cell(r.params.get(n)) for n in names), _cell(r.verdict), "; ".join(r.flags),
                          r.diagnosis if not r.error else f"error: {r.error}", _cell(r.seconds), _cell(r.worker)])
     csv_path = run_dir / "results.csv"
     csv_path.write_text(buf.getvalue(), encoding="utf-8")

@@ -25,7 +25,7 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,8 @@ from gradwise.tune.space import SearchSpace
 from gradwise.tune.study import (check_settings, make_storage, open_study, optuna, quiet_optuna, reclaim_interrupted,
                                  settings_changes, storage_url)
 
-__all__ = ["tune", "TuneResult", "run_configuration", "evaluate_on_test", "importance_scores", "default_run_dir"]
+__all__ = ["tune", "TuneResult", "run_configuration", "evaluate_on_test", "importance_scores", "default_run_dir",
+           "retrain"]
 
 
 @dataclass
@@ -58,6 +59,11 @@ class TuneResult:
     reclaimed: list[int] = field(default_factory=list)
     #: Settings changes forced into the study (``force=True``), oldest first: ``{"from_trial", "changed"}``.
     settings_changes: list[dict[str, Any]] = field(default_factory=list)
+    #: How sure it is that ``best`` beats the runner-up (:class:`gradwise.tune.scoring.Ranking`).
+    ranking: Any = None
+    #: A flagged trial that scored better than ``best`` but not by more than its noise, and why it lost.
+    passed_over: TrialRow | None = None
+    choice_note: str | None = None
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -197,21 +203,23 @@ def _where(url: str | None) -> str:
 def summarize(study: Any, cfg: TuneConfig, run_dir: Path | None, *, report: bool = True, seconds: float = 0.0,
               reclaimed: list[int] | None = None) -> TuneResult:
     """Build the :class:`TuneResult` of a study - rows, best trial, importance, test score - and write its files."""
+    from gradwise.tune.scoring import choose_best, ranking
+
     s = cfg.settings
     rows = collect_rows(study, cfg.space)
-    complete = [r for r in rows if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
-    best = None
-    if complete:
-        best = (min if s.direction == "minimize" else max)(complete, key=lambda r: (r.value, -r.number)
-                                                             if s.direction == "maximize" else (r.value, r.number))
+    choice = choose_best(rows, s.direction)     # the best score; a flagged run only when better beyond its noise
+    best = choice.best if choice else None
     result = TuneResult(study=study, config=cfg, rows=rows, best=best, run_dir=run_dir, seconds=seconds,
-                        reclaimed=list(reclaimed or []), settings_changes=settings_changes(study))
+                        reclaimed=list(reclaimed or []), settings_changes=settings_changes(study),
+                        ranking=ranking(rows, choice, s.direction), passed_over=choice.passed_over if choice else None,
+                        choice_note=choice.reason if choice else None)
     result.importance, result.importance_note = importance_scores(study, s.importance, s.seed)
     if best is not None and s.test_fraction > 0:
         result.test = evaluate_on_test(cfg, best, run_dir)
     if run_dir is not None:
         extra = {"study_name": s.study_name, "metric": s.metric, "direction": s.direction,
-                 "best_trial": best.number if best else None, "importance": result.importance, "test": result.test}
+                 "best_trial": best.number if best else None, "ranking": result.ranking.to_dict() if result.ranking
+                 else None, "choice_note": result.choice_note, "importance": result.importance, "test": result.test}
         result.files += write_results(rows, run_dir, extra)
         if report:
             result.files += _write_pictures_and_report(result)
@@ -258,6 +266,31 @@ def run_configuration(config: TuneConfig, params: Mapping[str, Any] | None = Non
     trial = optuna.trial.FixedTrial(dict(params or {}), number=number)
     value = Objective(config, run_dir).evaluate(trial, dict(params or {}))
     return {"value": value, **trial.user_attrs}
+
+
+def retrain(config: TuneConfig, params: Mapping[str, Any] | None, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Train the configuration ``params`` (``{}``: the base) again with each ``[train] seed`` in ``seeds`` -
+    other initial weights, shuffling and dropout, the same data split - and score each run as a trial is
+    scored (validation score, noise) and, with ``[tune] test_fraction > 0``, on the held-out test split.
+
+    A search's winner should still win when re-trained with other seeds; this is how to check it (and how
+    ``bench/tune_robust.py`` compares the chosen configuration with the default one).  Returns one dict per
+    seed: ``seed``, ``value`` (the score), ``noise``, ``score_se``, ``best_epoch``, ``best_val_loss``,
+    ``best_val_accuracy`` and the ``test_*`` metrics."""
+    out = []
+    for seed in seeds:
+        base = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.base.items()}
+        base["train"] = {**dict(base.get("train") or {}), "seed": int(seed)}
+        cfg = TuneConfig(base=base, settings=config.settings, space=config.space, source=config.source)
+        with tempfile.TemporaryDirectory() as tmp:
+            record = run_configuration(cfg, params, run_dir=tmp)
+            row = TrialRow(number=0, state="complete", value=record["value"], params=dict(params or {}),
+                           best_epoch=record.get("best_epoch"), log_dir=str(Path(tmp) / "trials" / "trial-0000"))
+            test = evaluate_on_test(cfg, row, None) if cfg.settings.test_fraction > 0 else {}
+        out.append({"seed": int(seed), **{k: record.get(k) for k in ("value", "noise", "score_se", "best_epoch",
+                                                                      "best_val_loss", "best_val_accuracy", "flags")},
+                    **{k: v for k, v in test.items() if k.startswith("test_")}})
+    return out
 
 
 def evaluate_on_test(cfg: TuneConfig, best: TrialRow, run_dir: Path | None) -> dict[str, Any]:
@@ -324,11 +357,18 @@ def _write_pictures_and_report(result: TuneResult) -> list[Path]:
                 plots.top_curves(result.rows, s.direction, s.top_k),
                 plots.importance(result.importance, s.importance, result.importance_note),
                 plots.history(result.rows, s.direction, s.metric)]
+    if result.best is not None:
+        runner = result.ranking.runner_up if result.ranking else None
+        runner_row = next((r for r in result.rows if r.number == runner), None)
+        pictures.insert(0, plots.best_curve(result.best, s.metric, runner_row))
     files = [pic.save(run_dir) for pic in pictures]
     counts = result.counts()
     summary = {
         "study": f"{s.study_name} ({s.sampler} sampler, {s.pruner} pruner, seed {s.seed}, {s.n_jobs} worker(s))",
-        "objective": f"{s.metric} ({s.direction}), best epoch of each trial, validation data only",
+        "objective": f"{s.metric} ({s.direction}) on validation data only: each trial's smoothed validation curve read "
+                     "at its kept epoch (lowest raw validation loss), with the curve's noise",
+        "ranking": result.ranking.sentence(s.metric) if result.ranking else None,
+        "passed over": result.choice_note if result.passed_over is not None else None,
         "trials": ", ".join(f"{n} {k}" for k, n in counts.items()),
         "epochs trained": f"{result.epochs()} over all trials",
         "data / base config": cfg.source,
@@ -340,7 +380,8 @@ def _write_pictures_and_report(result: TuneResult) -> list[Path]:
     files.append(write_report(run_dir / "report.html", title=f"Hyper-parameter search - {run_dir.resolve().name}",
                               run_dir=run_dir, summary=summary, rows=sorted(result.rows, key=lambda r: _order(r, s)),
                               best=result.best, metric=s.metric, pictures=pictures, space_lines=cfg.space.describe(),
-                              importance=result.importance, test=result.test))
+                              importance=result.importance, test=result.test, ranking=result.ranking,
+                              choice_note=result.choice_note))
     return files
 
 
