@@ -664,16 +664,18 @@ CHECK_NOTES = {
                    "or shrinks it < 1/1000",
     "initial_loss": "the loss at initialization, dropout off, over 256 samples, against what random logits of spread "
                     "3 cost for C classes; outputs that are already probabilities",
-    "overfit_tiny_batch": "a copy trained on 16 samples (dropout off) must reach 100 % accuracy",
+    "overfit_tiny_batch": "a copy trained on 16 samples (dropout off) must reach 100 % accuracy (regression: 0.1x its "
+                          "start loss, or below 0.5x and still falling)",
     "nan_inf": "the first layer (forward order) whose output, weights or gradient is not finite",
     "loss_decreasing": "the training loss over the first 50 steps must end below the entropy of the class "
-                       "frequencies (what guessing costs), by 1 % and 2 standard errors",
+                       "frequencies (what guessing costs), by 1 % and 2 standard errors; the best validation loss "
+                       "too, once 50 steps are done",
     "data_order": "a chi-square test of the class mix of the first 16 batches (Cramer's V > 0.5)",
     "dead_relu": "ReLU units that never fire on a sampled batch",
     "saturation": "sigmoid/tanh outputs within 1 % of a limit: > 50 % before training, > 80 % once trained",
     "gradient_flow": "first/last layer gradient norms; gradients that pile up between steps (zero_grad forgotten); "
                      "layers frozen after trained ones or left out of the optimizer",
-    "learning_rate": "update-to-weight ratios (> 1, > 0.25 for adaptive solvers; < 1e-5), a run-away loss (10x the "
+    "learning_rate": "update-to-weight ratios (> 1, > 0.15 for adaptive solvers; < 1e-5), a run-away loss (10x the "
                      "start, or 3x the best for 20 steps), oscillation beyond mini-batch noise, ReLUs killed mid-run",
     "curvature": "the largest Hessian eigenvalue (power iteration on Hessian-vector products) against SGD's stable "
                  "step 2(1+m)/lambda_max: above it at initialization when the loss then does not fall, or 10x above",
@@ -691,9 +693,13 @@ A false alarm is any check's warning or failure on a healthy run (`skip` is none
 several variants (framework, data set, model; `FAULTS` in the script) and is caught when one of its right checks \
 warns or fails; its healthy twin (the same run without the fault) gives what the fault costs in validation loss. \
 Precision per check counts its warnings on the faults it is a right check for against its false alarms; \
-warnings it adds on other faults are listed per fault (often true too: zero init also kills the ReLUs). The \
-development set (seed 0) is the one the thresholds were tuned on; the fresh set (seed 1: other draws of the grid, \
-other seeds for every fault variant) was run once, after the thresholds were frozen."""
+warnings it adds on other faults are listed per fault (often true too: zero init also kills the ReLUs). \
+The thresholds were tuned on the development set (seed 0). Seed 1 was first run as a fresh set, once: 315/322 = \
+97.8 % quiet healthy runs and 80/82 = 97.6 % faults caught - it showed that the tiny-batch probe failed small \
+regression nets that were still learning, that a model memorising shuffled labels can push its training loss below \
+guessing (its validation loss never does), and that Adam at 3e-2 can stay under the first update-ratio limit; after \
+those fixes it became a second development set, and seed 2 (other draws of the grid, other seeds for every fault \
+variant) is the fresh set, run once after the thresholds were frozen."""
 
 
 def run_set(specs: list[Spec], datasets: dict[str, Data], harm: bool) -> list[dict[str, Any]]:
@@ -723,7 +729,8 @@ def run_set(specs: list[Spec], datasets: dict[str, Data], harm: bool) -> list[di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy", type=int, default=300, help="healthy configurations drawn from the grid, per set")
-    parser.add_argument("--seeds", default="0,1", help="sets of runs: 0 is the development set, 1 the fresh one")
+    parser.add_argument("--seeds", default="0,1,2",
+                        help="sets of runs: 0 and 1 are development sets, 2 the fresh one (run once, after the freeze)")
     parser.add_argument("--quick", action="store_true",
                         help="a quarter of the healthy runs, one variant per fault, no healthy twins, seed 0 only")
     parser.add_argument("--only", default=None, help="run only specs whose name contains this text")
@@ -750,7 +757,8 @@ def main() -> None:
         t0 = time.perf_counter()
         results = run_set(specs, datasets, harm=not (args.no_harm or args.quick))
         seconds = time.perf_counter() - t0
-        label = {0: "Development set (seed 0)", 1: "Fresh set (seed 1, run once)"}.get(seed, f"Set with seed {seed}")
+        label = {0: "Development set (seed 0)", 1: "Second development set (seed 1)",
+                 2: "Fresh set (seed 2, run once after the thresholds were frozen)"}.get(seed, f"Set with seed {seed}")
         sets.append((label, results, seconds))
         everything += results
         per_check, per_fault, s = tables(results)

@@ -456,3 +456,26 @@ def test_regularization_finds_dropout_and_augmentation():
     assert found == ["augmentation (RandomHorizontalFlip, RandomCrop)"]
     assert check_validation(None, ["dropout 0.3"], 4, 5).status == "pass"
     assert "expected with dropout 0.3" in check_validation(None, ["dropout 0.3"], 4, 5).message
+
+
+def test_a_validation_loss_that_never_beats_guessing_is_reported():
+    from gradwise.train.babysit.loss_checks import check_validation_learns
+
+    baseline = (math.log(3), "the entropy of the class frequencies")
+    c = check_validation_learns([1.16], baseline, 60, TH)     # memorised shuffled labels: training fell, validation not
+    assert c.status == "warn" and c.evidence["symptom"] == "validation_not_below_baseline"
+    assert check_validation_learns([0.4], baseline, 60, TH).status == "pass"
+
+
+def test_a_regression_probe_still_falling_when_its_steps_run_out_is_inconclusive():
+    gradwise.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 1))
+    nn.init.by_activation(model)
+    x = RNG.normal(size=(16, 10)).astype(np.float32)
+    y = RNG.normal(size=(16, 1)).astype(np.float32)          # no structure: only memorising fits it
+    from gradwise.train.babysit import check_overfit_tiny_batch
+
+    c = check_overfit_tiny_batch(model, gradwise.optim.Adam(model.parameters(), lr=1e-3), nn.MSELoss(), [x], y,
+                                 TH)   # 150 steps: down to about 0.2x, still falling
+    assert c.status == "pass" and c.message.startswith("inconclusive") and c.evidence["final_loss"] < \
+        0.5 * c.evidence["initial_loss"]

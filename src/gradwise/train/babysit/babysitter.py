@@ -45,7 +45,8 @@ from gradwise.train.babysit.gradient_checks import (DivergenceTracker, check_div
                                                     check_oscillation, check_units_died, check_update_ratio)
 from gradwise.train.babysit.init_checks import check_init_scheme, describe_layers
 from gradwise.train.babysit.loss_checks import (check_initial_loss, check_loss_decreasing, check_overfit_tiny_batch,
-                                                expected_initial_loss, pick_tiny_batch, uninformed_loss)
+                                                check_validation_learns, expected_initial_loss, pick_tiny_batch,
+                                                uninformed_loss)
 from gradwise.train.babysit.probes import (ActivationRecorder, LayerSample, activation_layers, as_array,
                                            collect_samples, probe_initialization, trace_forward, weighted_layers)
 from gradwise.train.babysit.validation_checks import (ValidationModeHook, check_validation, mode_sensitive_layers,
@@ -142,6 +143,8 @@ class Babysitter(Callback):
         self._unmeasured: dict[str, str] = {}           # check -> why it could not be measured in this run
         self.val_epochs = self.val_below = 0
         self.val_train_mode: list[str] | None = None
+        self.val_best: float | None = None
+        self._val_judged = False
         self._curvature_vector: np.ndarray | None = None
         self._curvature_probe: tuple[tuple, Any] | None = None
         self._curvature_cost = 0.0
@@ -165,8 +168,10 @@ class Babysitter(Callback):
                 "curvature_next": self.curvature_next, "curvature_seconds": self.curvature_seconds,
                 "first_grad_norm": self.first_grad_norm, "initial_loss": self.initial_loss,
                 "baseline": list(self.baseline) if self.baseline else None, "early_loss": self.early_loss,
-                "divergence_streak": self._divergence_streak, "loss_judge_at": self._loss_judge_at, "val_epochs": self.val_epochs, "val_below": self.val_below,
-                "val_train_mode": self.val_train_mode, "stats": json.loads(json.dumps(self.stats, default=json_default))}
+                "divergence_streak": self._divergence_streak, "loss_judge_at": self._loss_judge_at,
+                "val_epochs": self.val_epochs, "val_below": self.val_below,
+                "val_train_mode": self.val_train_mode, "val_best": self.val_best, "val_judged": self._val_judged,
+                "stats": json.loads(json.dumps(self.stats, default=json_default))}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.step_losses = None if state.get("step_losses") is None else list(state["step_losses"])
@@ -186,6 +191,7 @@ class Babysitter(Callback):
         self._loss_judge_at = int(state.get("loss_judge_at", self.thresholds.loss_check_steps))
         self.val_epochs, self.val_below = int(state.get("val_epochs", 0)), int(state.get("val_below", 0))
         self.val_train_mode = state.get("val_train_mode")
+        self.val_best, self._val_judged = state.get("val_best"), bool(state.get("val_judged", False))
         self.stats = json.loads(json.dumps(state["stats"]))
         self.stats.setdefault("curvature", {"steps": [], "epochs": [], "sharpness": [], "lr": [], "lr_max": [],
                                             "iterations": [], "samples": None, "solver": None})
@@ -605,6 +611,11 @@ class Babysitter(Callback):
         if isinstance(val, (int, float)) and math.isfinite(val):
             self.val_epochs += 1
             self.val_below += int(val < float(logs["loss"]))
+            self.val_best = val if self.val_best is None else min(self.val_best, val)
+            if (self.baseline is not None and not self._val_judged
+                    and trainer.global_step >= th.loss_check_steps):
+                self._val_judged = True
+                self._emit(trainer, check_validation_learns([self.val_best], self.baseline, trainer.global_step, th))
         if self._curvature_probe is not None and trainer.global_step >= self.curvature_next:
             # a Hessian-vector product costs about three training steps until one has been timed
             per_product = self._curvature_cost or 3 * trainer.elapsed / max(trainer.global_step, 1)

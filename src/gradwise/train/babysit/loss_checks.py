@@ -20,7 +20,7 @@ from gradwise.train.babysit.check import Check, make
 from gradwise.train.babysit.thresholds import Thresholds
 
 __all__ = ["expected_initial_loss", "random_logit_loss", "output_form", "check_initial_loss", "pick_tiny_batch", "check_overfit_tiny_batch",
-           "check_loss_decreasing", "uninformed_loss", "window_means"]
+           "check_loss_decreasing", "check_validation_learns", "uninformed_loss", "window_means"]
 
 
 # ============================================================================= initial_loss
@@ -218,6 +218,11 @@ def _overfit(model_c: Any, opt_c: Any, loss_fn: Callable, xs: list, y: Any, th: 
                                       + (", accuracy 100 %)" if accuracy is not None else ")"),
                         samples=samples, steps=step, initial_loss=first, final_loss=value, accuracy=acc)
         if step == th.overfit_max_steps:
+            if accuracy is None and _still_falling(losses, th.overfit_still_falling):
+                return make(name, "pass", f"inconclusive for regression: after {step} steps the loss is down to "
+                                          f"{value / first:.2g}x its start ({first:.4g} -> {value:.4g}) and still "
+                                          "falling - fitting continuous targets exactly takes longer than the probe",
+                            samples=samples, steps=step, initial_loss=first, final_loss=value, accuracy=acc)
             break
         if time.perf_counter() - start > th.overfit_max_seconds:
             if value < 0.9 * first:
@@ -237,6 +242,14 @@ def _overfit(model_c: Any, opt_c: Any, loss_fn: Callable, xs: list, y: Any, th: 
                               f"; goal: {goal}): a bug (labels, loss, forward pass), too little capacity, or a "
                               "learning rate far from right",
                 samples=samples, steps=len(losses) - 1, initial_loss=first, final_loss=losses[-1], accuracy=acc)
+
+
+def _still_falling(losses: Sequence[float], fraction: float) -> bool:
+    """The loss ended below ``fraction`` of its start and its last tenth of steps is below the tenth before."""
+    n = max(len(losses) // 10, 1)
+    if len(losses) < 2 * n + 1 or not losses[-1] < fraction * losses[0]:
+        return False
+    return float(np.mean(losses[-n:])) < float(np.mean(losses[-2 * n:-n]))
 
 
 def _closure(model: Any, optimizer: Any, loss_fn: Callable, xs: list, y: Any) -> Any:
@@ -338,6 +351,26 @@ def check_loss_decreasing(losses: Sequence[float], th: Thresholds, initial: floa
                               f"({start:.4g} -> {end:.4g}, {'down' if change >= 0 else 'up'} {abs(change):.2%}, "
                               f"{z:+.1f} standard errors - within mini-batch noise): {advice}",
                 symptom="flat", **evidence)
+
+
+def check_validation_learns(val_losses: Sequence[float], baseline: tuple[float, str], steps: int,
+                            th: Thresholds) -> Check:
+    """``loss_decreasing``'s test on the validation loss: after ``steps`` training steps (at least
+    ``loss_check_steps``), the best validation loss must lie below the baseline (what guessing costs) by
+    ``loss_min_decrease``.  A training loss that falls while the validation loss never beats guessing means
+    the model memorises what does not carry over: labels shuffled against the inputs, most often."""
+    name = "loss_decreasing"
+    value, what = baseline
+    best = min(val_losses)
+    evidence = dict(test="validation", best_val_loss=best, epochs=len(val_losses), steps=steps, baseline=value,
+                    baseline_is=what)
+    if best >= value * (1 - th.loss_min_decrease):
+        return make(name, "warn", f"the validation loss has never fallen below what guessing costs: at best {best:.4g} "
+                                  f"in {len(val_losses)} epoch(s) ({steps} steps) against {value:.4g}, {what} - "
+                                  "whatever the model learns does not carry over to new samples: the training labels "
+                                  "may be shuffled against the inputs, or the validation data is of another kind",
+                    symptom="validation_not_below_baseline", **evidence)
+    return make(name, "pass", f"the validation loss fell to {best:.4g}, below the {value:.4g} of guessing", **evidence)
 
 
 def _rise(start: float, end: float) -> str:
