@@ -694,12 +694,14 @@ several variants (framework, data set, model; `FAULTS` in the script) and is cau
 warns or fails; its healthy twin (the same run without the fault) gives what the fault costs in validation loss. \
 Precision per check counts its warnings on the faults it is a right check for against its false alarms; \
 warnings it adds on other faults are listed per fault (often true too: zero init also kills the ReLUs). \
-The thresholds were tuned on the development set (seed 0). Seed 1 was first run as a fresh set, once: 315/322 = \
-97.8 % quiet healthy runs and 80/82 = 97.6 % faults caught - it showed that the tiny-batch probe failed small \
-regression nets that were still learning, that a model memorising shuffled labels can push its training loss below \
-guessing (its validation loss never does), and that Adam at 3e-2 can stay under the first update-ratio limit; after \
-those fixes it became a second development set, and seed 2 (other draws of the grid, other seeds for every fault \
-variant) is the fresh set, run once after the thresholds were frozen."""
+The thresholds were tuned on the development set (seed 0). Each later seed was first run once as a fresh set (other \
+draws of the grid, other seeds for every fault variant), then became a development set for the fixes it showed. \
+Seed 1, fresh: 315/322 = 97.8 % quiet healthy runs, 80/82 = 97.6 % faults caught - the tiny-batch probe failed \
+small regression nets still learning, a model memorising shuffled labels pushed its training loss below guessing \
+(its validation loss never does), Adam at 3e-2 stayed under the update-ratio limit. Seed 2, fresh: 310/316 = \
+98.1 %, 82/82 - a noisy loss below guessing but within its noise was judged too early, the SageMaker gradient floor \
+fired on a model that had fitted its data, and regression catapults above the stability limit were called \
+divergence. Seed 3 is the fresh set of this version, run once after the thresholds were frozen."""
 
 
 def run_set(specs: list[Spec], datasets: dict[str, Data], harm: bool) -> list[dict[str, Any]]:
@@ -729,8 +731,8 @@ def run_set(specs: list[Spec], datasets: dict[str, Data], harm: bool) -> list[di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--healthy", type=int, default=300, help="healthy configurations drawn from the grid, per set")
-    parser.add_argument("--seeds", default="0,1,2",
-                        help="sets of runs: 0 and 1 are development sets, 2 the fresh one (run once, after the freeze)")
+    parser.add_argument("--seeds", default="0,1,2,3",
+                        help="sets of runs: 0, 1 and 2 are development sets, 3 the fresh one (run once, after the freeze)")
     parser.add_argument("--quick", action="store_true",
                         help="a quarter of the healthy runs, one variant per fault, no healthy twins, seed 0 only")
     parser.add_argument("--only", default=None, help="run only specs whose name contains this text")
@@ -757,8 +759,9 @@ def main() -> None:
         t0 = time.perf_counter()
         results = run_set(specs, datasets, harm=not (args.no_harm or args.quick))
         seconds = time.perf_counter() - t0
-        label = {0: "Development set (seed 0)", 1: "Second development set (seed 1)",
-                 2: "Fresh set (seed 2, run once after the thresholds were frozen)"}.get(seed, f"Set with seed {seed}")
+        label = {0: "Development set (seed 0)", 1: "Development set 2 (seed 1, first fresh set)",
+                 2: "Development set 3 (seed 2, second fresh set)",
+                 3: "Fresh set (seed 3, run once after the thresholds were frozen)"}.get(seed, f"Set with seed {seed}")
         sets.append((label, results, seconds))
         everything += results
         per_check, per_fault, s = tables(results)

@@ -561,7 +561,11 @@ class Babysitter(Callback):
         if first_bad is not None:
             self._emit(trainer, check_nan_inf(self._when(trainer), first_gradient=first_bad, labels=self._labels))
         elif norms:
-            self._emit(trainer, check_gradient_flow(norms, total_abs / max(count, 1), self.thresholds, self._labels))
+            start = self.initial_loss if self.initial_loss is not None else self.divergence.initial
+            level = self.divergence.total / len(self.divergence.recent) if self.divergence.recent else None
+            fraction = level / start if level is not None and start and start > 0 else None
+            self._emit(trainer, check_gradient_flow(norms, total_abs / max(count, 1), self.thresholds, self._labels,
+                                                    fraction))
             now = math.sqrt(sum(v * v for v in norms.values()))
             if self.first_grad_norm is None:
                 self.first_grad_norm = now
@@ -592,10 +596,19 @@ class Babysitter(Callback):
             self._divergence_streak += 1
         else:
             self._divergence_streak = 0
-        if recent > th.divergence_runaway * start:
+        if recent > th.divergence_runaway * start and not self._catapult(trainer):
             self._emit(trainer, check_divergence(start, d.best, recent, d.steps, th, trainer.lr))
         elif self._divergence_streak >= th.divergence_patience:
             self._emit(trainer, check_divergence(start, d.best, median, d.steps, th, trainer.lr))
+
+    def _catapult(self, trainer: "Trainer") -> bool:
+        """SGD started with a step above its stability limit, but within ``curvature_margin_alone`` of it: the loss
+        is expected to climb at first while the sharpness falls (Lewkowycz et al.'s catapult)."""
+        c = self.stats["curvature"]
+        if not c["steps"] or c["steps"][0] != 0 or not c["lr_max"] or not c["lr_max"][0]:
+            return False
+        ratio = c["lr"][0] / c["lr_max"][0]
+        return 1.0 < ratio <= self.thresholds.curvature_margin_alone
 
     @_guarded
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:

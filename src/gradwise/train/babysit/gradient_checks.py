@@ -30,20 +30,25 @@ __all__ = ["check_gradient_flow", "check_update_ratio", "DivergenceTracker", "ch
 
 
 def check_gradient_flow(norms: Mapping[str, float], mean_abs: float, th: Thresholds,
-                        labels: Mapping[str, str] | None = None) -> Check:
+                        labels: Mapping[str, str] | None = None, loss_fraction: float | None = None) -> Check:
     """``norms``: weight-gradient norm per layer in forward order; ``mean_abs``: mean |gradient| of all weights.
 
     Vanishing: first/last < ``vanishing_ratio`` and first < ``vanishing_first_norm`` (AUTOTRAINER), or
-    ``mean_abs`` < ``vanishing_mean_abs`` (SageMaker).  Exploding: first/last > ``exploding_ratio``.
+    ``mean_abs`` < ``vanishing_mean_abs`` (SageMaker) - unless the training loss is already below
+    ``vanishing_loss_fraction`` of its start (``loss_fraction``): a model that fits its data has nothing
+    left to learn and small gradients are its due.  Exploding: first/last > ``exploding_ratio``.
     """
     name = "gradient_flow"
     layers = list(norms)
-    evidence = dict(norms=dict(norms), mean_abs=mean_abs)
+    evidence = dict(norms=dict(norms), mean_abs=mean_abs, loss_fraction=loss_fraction)
     if not layers:
         return make(name, "pass", "no weight gradient to compare", **evidence)
     first, last = norms[layers[0]], norms[layers[-1]]
     ratio = first / last if last > 0 else (float("inf") if first > 0 else 0.0)
     evidence.update(first=layers[0], last=layers[-1], ratio=ratio)
+    if loss_fraction is not None and loss_fraction < th.vanishing_loss_fraction:
+        return make(name, "pass", f"gradients small as the loss is {loss_fraction:.2g}x its start: the data is fitted "
+                                  f"(first/last layer norm ratio {ratio:.3g})", **evidence)
     if mean_abs < th.vanishing_mean_abs:
         return make(name, "warn", f"vanishing gradients: the mean |gradient| of all weights is {mean_abs:.3g} "
                                   f"(< {th.vanishing_mean_abs:g}); nothing is learning - look for dead or saturated "

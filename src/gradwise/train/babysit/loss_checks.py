@@ -303,7 +303,8 @@ def check_loss_decreasing(losses: Sequence[float], th: Thresholds, initial: floa
     means of the first and last ``loss_window_fraction`` of the steps.  With ``baseline`` (the
     :func:`uninformed_loss`) it must end below the baseline by ``loss_min_decrease`` and ``loss_noise_z``
     standard errors of its last window: a loss that only learned the class frequencies (labels shuffled
-    against the inputs, a learning rate far too low, inputs the model cannot see) warns.  Without one, the
+    against the inputs, a learning rate far too low, inputs the model cannot see) warns; one below it but
+    within the noise waits for more steps unless this is the ``final`` look.  Without one, the
     last window must lie below the first window or the loss at initialization (``initial``: the babysitter's
     probe, dropout off) by the same two margins; when neither a fall nor a rise stands out of the mini-batch
     noise and this is not the ``final`` look, None: the verdict waits for more steps (``loss_patience_steps``).
@@ -329,6 +330,8 @@ def check_loss_decreasing(losses: Sequence[float], th: Thresholds, initial: floa
         if end < value - margin:
             return make(name, "pass", f"the training loss fell to {end:.4g} over the first {len(losses)} steps, below "
                                       f"the {value:.4g} of guessing without the inputs ({what})", **evidence)
+        if end < value and not final:   # below, but not beyond the mini-batch noise yet: look again later
+            return None
         return make(name, "warn", f"the training loss is not falling below what guessing costs: {end:.4g} over the "
                                   f"last of the first {len(losses)} steps against {value:.4g}, {what} - a model that "
                                   f"learns from its inputs gets below it within its first steps; {advice}",

@@ -208,6 +208,10 @@ class Thresholds:
     vanishing_mean_abs: float = _t(
         1e-7, "... or the mean absolute gradient of all weights is below 1e-7.",
         "SageMaker vanishing_gradient (threshold 1e-7)")
+    vanishing_loss_fraction: float = _t(
+        0.05, "... neither is reported once the training loss is below 5 % of where it started: the data is fitted "
+              "and the gradients are small because there is little left to learn (a wine MLP with dropout at 100 % "
+              "validation accuracy has a mean |gradient| near 1e-7).", "gradwise (bench/babysit_precision.py)")
     exploding_ratio: float = _t(
         70.0, "Exploding gradients: the first layer's weight-gradient norm is more than 70 times the last layer's.",
         "AUTOTRAINER beta_3 = 70")
@@ -243,8 +247,11 @@ class Thresholds:
             "catapult), and training then goes on.", "Lewkowycz et al. 2020 (catapult); gradwise")
     divergence_runaway: float = _t(
         10.0, "... and at once when the mean of the last divergence_window losses is 10x the loss at initialization: "
-              "the catapults of the benchmark's healthy runs peak below 6x, an exploding step (SGD at 10 on the "
-              "digits MLP) passes 15x within five steps.", "gradwise (bench/babysit_precision.py)")
+              "the catapults of the benchmark's healthy classification runs peak below 6x, an exploding step (SGD "
+              "at 10 on the digits MLP) passes 15x within five steps.  Not at once for SGD whose step at "
+              "initialization was above the stability limit but within curvature_margin_alone of it: that is the "
+              "catapult regime, where a regression loss may climb 50x before it falls back.",
+        "gradwise (bench/babysit_precision.py); Lewkowycz et al. 2020")
     divergence_window: int = _t(
         5, "Steps averaged for the recent and the best training loss of the divergence test.", "gradwise")
     oscillation_min_epochs: int = _t(
@@ -336,7 +343,7 @@ class Thresholds:
                              "expected initial loss)")
         for name in ("dead_activity", "dead_layer_fraction", "saturation_margin", "saturated_layer_fraction",
                      "loss_window_fraction", "overfit_loss_fraction", "oscillation_rate", "curvature_budget",
-                     "saturated_layer_fraction_trained", "overfit_still_falling",
+                     "saturated_layer_fraction_trained", "overfit_still_falling", "vanishing_loss_fraction",
                      "order_max_association", "order_max_rank_correlation", "accumulation_novelty"):
             if getattr(self, name) >= 1:
                 raise ValueError(f"Thresholds.{name} is a fraction and must be below 1")
