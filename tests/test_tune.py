@@ -50,7 +50,7 @@ optim.momentum = { low = 0.5, high = 0.9, when = { "optim.name" = "sgd" } }
 def small(tmp_path, **kw):
     """A tiny search; keyword arguments override tune()'s."""
     args = dict(base=BASE, space=SearchSpace(SPACE), run_dir=tmp_path, n_trials=4, n_jobs=1, sampler="random",
-                pruner="none", seed=0, progress=False, report=False)
+                pruner="none", seed=0, progress=False, report=False, confirm_top=0, baseline=False)
     args.update(kw)
     return tune(None, **args)
 
@@ -453,3 +453,70 @@ def test_search_reports_noise_and_ranking(searched):
     assert all(r.value is not None and r.raw_value is not None for r in complete)
     saved = json.loads((searched.run_dir / "results.json").read_text())
     assert saved["ranking"]["best"] == best.number and "val_examples" not in saved["trials"][0]
+
+
+def test_confirmation_runs_crown_the_best_mean_over_seeds():
+    from types import SimpleNamespace as Row
+
+    from gradwise.tune.scoring import choose_best, ranking
+
+    def row(n, value, confirmed=(), flags=()):
+        return Row(number=n, state="complete", value=value, flags=list(flags), noise=0.01, score_se=0.01,
+                   curve_se=0.01, val_examples=None, confirmed=list(confirmed))
+
+    lucky = row(0, 0.05, [0.09, 0.10])            # the best single run, then worse with other seeds
+    steady = row(1, 0.06, [0.061, 0.059])
+    choice = choose_best([lucky, steady, row(2, 0.2)])
+    assert choice.best is steady and choice.single is lucky and "mean over 3 runs" in choice.reason
+    r = ranking([lucky, steady, row(2, 0.2)], choice)
+    assert r.runner_up == 0 and r.seeds == 3 and r.verdict in ("clear", "likely") and "means over 3 seeds" in \
+        r.sentence("val_loss")
+    diverging = row(3, 0.01, [float("inf"), 0.02])          # one confirmation run diverged: never crowned
+    assert choose_best([diverging, steady]).best is steady
+
+
+def test_search_confirms_its_best_trials_once(searched, monkeypatch):
+    from gradwise.tune import search as search_module
+
+    confirmed = [r for r in searched.rows if r.confirmed]
+    assert 2 <= len(confirmed) <= 3 and searched.best in confirmed
+    assert all(r.confirmed_seeds == [10_000, 10_001] and len(r.confirmed) == 2 for r in confirmed)
+    assert searched.best.notes[0].startswith("re-trained with 2 more seeds: mean")
+    stored = searched.study.user_attrs["gradwise.confirmations"]
+    assert set(stored) == {str(r.number) for r in confirmed}
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a second summary must reuse the stored confirmation runs")
+
+    monkeypatch.setattr(search_module, "retrain", no_training)
+    again = search_module.summarize(searched.study, searched.config, None, report=False)
+    assert again.best.number == searched.best.number and again.best.confirmed == searched.best.confirmed
+
+
+def test_the_best_is_judged_against_the_default_and_the_winners_curse():
+    from types import SimpleNamespace as Row
+
+    from gradwise.tune.scoring import versus_default
+
+    def row(n, runs_, se=0.002):
+        return Row(number=n, state="complete", value=runs_[0], confirmed=list(runs_[1:]), val_examples=None,
+                   score_se=se, curve_se=se)
+
+    default = row(-1, [0.100, 0.102, 0.098])
+    clear = versus_default(row(5, [0.050, 0.051, 0.049]), default, 30)
+    assert clear.verdict == "clearly better than the default" and clear.gain == pytest.approx(0.05)
+    lucky = versus_default(row(5, [0.0965, 0.0985, 0.0945]), default, 30)   # 2.1 SE: less than sqrt(2 ln 30) = 2.6
+    assert lucky.verdict.startswith("better than the default, but by less than the best of 30 noisy trials")
+    worse = versus_default(row(5, [0.11, 0.10, 0.12]), default, 30)
+    assert worse.verdict.startswith("not better than the default") and worse.gain < 0
+    assert "the default configuration scores 0.1" in worse.sentence("val_loss")
+
+
+def test_search_trains_the_default_with_the_same_seeds(searched):
+    base = searched.baseline
+    assert base is not None and base.number == -1 and base.confirmed_seeds == [10_000, 10_001]
+    assert base.val_examples and len(base.val_examples) == 60
+    v = searched.versus_default
+    assert v is not None and v.best == searched.best.number and v.seeds == 3 and v.se is not None
+    page = (searched.run_dir / "report.html").read_text()
+    assert "Against the default:" in page

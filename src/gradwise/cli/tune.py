@@ -169,10 +169,19 @@ def _search(cfg, args: argparse.Namespace) -> int:
     if any(noise):
         print(f"  noise: {', '.join(n for n in noise if n)}")
     print(f"  {params}")
+    if b.confirmed:
+        from gradwise.tune.search import _mean_text
+
+        print(f"  re-trained with seeds {', '.join(map(str, b.confirmed_seeds))}: mean {_mean_text(b, s.direction)}")
+    if result.single_best is not None:
+        print(f"  crowned over trial {result.single_best.number}, the best single run: {result.choice_note}")
     if result.ranking is not None:
         print(f"  ranking: {result.ranking.sentence(s.metric)}")
+    if result.versus_default is not None:
+        print(f"  against the default: {result.versus_default.sentence(s.metric)}")
     if result.passed_over is not None:
-        print(f"  passed over: {result.choice_note}")
+        print(f"  passed over: trial {result.passed_over.number} ({', '.join(result.passed_over.flags)}), "
+              "better by less than its noise")
     if b.notes:
         print(f"  diagnosis: {'; '.join(b.notes)}")
     if result.test:

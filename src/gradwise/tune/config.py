@@ -12,6 +12,9 @@
     n_jobs = 2                 # worker processes on this machine
     storage = ""               # an Optuna storage URL; "" = sqlite:///<run dir>/study.db
     device = ""                # where PyTorch models train: "" (the CPU), "cpu", "cuda", "cuda:N"
+    confirm_top = 3            # at the end, re-train the 3 best trials ...
+    confirm_seeds = 2          # ... with 2 more seeds each, and crown the best mean (0: off)
+    baseline = true            # also train the base config with those seeds: does the best really beat it?
 
     [tune.space]
     optim.lr = { low = 1e-4, high = 1e-1, log = true }
@@ -129,6 +132,9 @@ class TuneSettings:
     top_k: int = 5
     importance: str = "ped_anova"
     keep_trial_logs: bool = True
+    confirm_top: int = 3
+    confirm_seeds: int = 2
+    baseline: bool = True
 
     @property
     def direction(self) -> str:
@@ -156,6 +162,9 @@ _SETTING_RULES: dict[str, tuple[Any, Any]] = {
     "top_k": (int, lambda v: None if v >= 1 else "must be at least 1"),
     "importance": (str, IMPORTANCE_EVALUATORS),
     "keep_trial_logs": (bool, None),
+    "confirm_top": (int, lambda v: None if v >= 0 else "must be at least 0"),
+    "confirm_seeds": (int, lambda v: None if v >= 0 else "must be at least 0"),
+    "baseline": (bool, None),
 }
 
 

@@ -74,6 +74,10 @@ def check_note(check: Mapping[str, Any]) -> str:
         if symptom == "oscillation":
             return "loss oscillates: lr too high?"
         return "learning rate problem"
+    if name == "curvature":
+        if symptom == "above_stability_limit":
+            return "lr too high: above the stability limit 2/lambda_max"
+        return "sharpness: " + str(check.get("status"))
     if name == "gradient_flow":
         text = str(check.get("message", ""))
         return "exploding gradients" if "exploding" in text else "vanishing gradients"

@@ -81,7 +81,7 @@ def _rows_html(rows: Sequence[TrialRow], best: int | None, metric: str, run_dir:
 def build_report(*, title: str, run_dir: Path, summary: Mapping[str, Any], rows: Sequence[TrialRow],
                  best: TrialRow | None, metric: str, pictures: Sequence[Any], space_lines: Sequence[str],
                  importance: Mapping[str, float] | None, test: Mapping[str, Any] | None, ranking: Any = None,
-                 choice_note: str | None = None) -> str:
+                 choice_note: str | None = None, versus_default: Any = None) -> str:
     """The whole HTML page: the best trial's card (its score with the noise, how sure the ranking is, its
     validation curve), the pictures, every trial and the space."""
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in summary.items() if v not in (None, ""))
@@ -106,7 +106,15 @@ def build_report(*, title: str, run_dir: Path, summary: Mapping[str, Any], rows:
                  f"{' and '.join(p for p in parts_noise if p)})" if best.score_se is not None else "")
         raw = f", raw {_e(format_value(best.raw_value))}" if best.raw_value is not None else ""
         sure = f"<p><b>How sure:</b> {_e(ranking.sentence(metric))}.</p>" if ranking is not None else ""
-        passed = f"<p><b>Passed over:</b> {_e(choice_note)}.</p>" if choice_note else ""
+        if versus_default is not None:
+            sure += f"<p><b>Against the default:</b> {_e(versus_default.sentence(metric))}.</p>"
+        passed = f"<p><b>Why this trial:</b> {_e(choice_note)}.</p>" if choice_note else ""
+        if best.confirmed:
+            from gradwise.tune.scoring import runs
+
+            shown = ", ".join(format_value(v) for v in runs(best))
+            passed += (f"<p><b>Re-trained with other seeds</b> ({_e(', '.join(map(str, best.confirmed_seeds)))}): "
+                       f"{_e(metric)} {_e(shown)} over its runs.</p>")
         curve = next((p for p in pictures if p.name == "best_trial_curve"), None)
         curve_html = (f'<div class="figure"><img alt="{_e(curve.title)}" src="{curve.data_uri}" style="max-width:100%">'
                       "</div>") if curve is not None else ""

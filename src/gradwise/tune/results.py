@@ -61,6 +61,8 @@ class TrialRow:
     val_se: float | None = None                 # ... its part from the validation set's sampling noise
     val_n: int | None = None                    # validation examples
     val_examples: list[float] | None = None     # per-example validation values at the kept weights (paired ranking)
+    confirmed: list[float] = field(default_factory=list)       # scores of the confirmation runs (other seeds)
+    confirmed_seeds: list[int] = field(default_factory=list)   # ... and their [train] seeds
     flags: list[str] = field(default_factory=list)     # why the run is not trusted as a winner (scoring.flags)
     smoothed: dict[str, list[Any]] | None = None        # the smoothed validation curve {"epoch": [...], metric: [...]}
 

@@ -24,12 +24,22 @@ wins.  So a trial is scored like this (:func:`trial_score`):
 Which trial is crowned (:func:`choose_best`): the best score, except that a trial whose run is flagged -
 diverged, loss oscillating or updates too large ("lr too high"), NaN/inf, exploding gradients, an erratic
 training curve (:func:`flags`) - is crowned over the best unflagged trial only when it is better by more than
-its own noise.  How sure the ranking is (:func:`ranking`): the gap between the crowned trial and the
+its own noise.  **Confirmed with other seeds** (``[tune] confirm_top``/``confirm_seeds``, by default the 3 best trials re-trained
+with 2 more seeds each, :func:`gradwise.tune.search.confirm_top_trials`): one training seed is one draw of
+initial weights, shuffling and dropout, and among many trials the one that drew luckily wins.  A confirmed
+trial's standing is the mean score of its runs, and the crown goes to the best mean among the confirmed.
+**Against the default** (``[tune] baseline``, :func:`versus_default`): the base configuration is trained with
+the same seeds, and the best trial's gain over it is judged against the noise *and* against the winner's
+curse of the search itself - the best of ``N`` noisy scores looks about ``sqrt(2 ln N)`` standard errors
+better than it is, even when every configuration is equally good.  A gain below that is reported as such:
+check it on more data before adopting it.
+How sure the ranking is (:func:`ranking`): the gap between the crowned trial and the
 runner-up against the standard error of that gap - ``clear`` (2 or more standard errors), ``likely`` (1 to 2)
 or ``a toss-up`` (under 1).  Both trials are measured on the same examples, so their validation-set parts
 are compared example by example (:func:`gap_se`; for validation sets up to :data:`PAIRED_MAX` examples, whose
 per-example values are kept with each trial), else combined as if independent (erring towards "not sure").  Not in the figure: the
-luck of the training seed (initial weights, shuffling, dropout) - :func:`gradwise.tune.retrain` measures it.
+luck of the training seed (initial weights, shuffling, dropout), unless the trials were confirmed - then the
+spread of each trial's runs over seeds is the noise (plus the paired validation-set part).
 """
 from __future__ import annotations
 
@@ -44,7 +54,8 @@ from gradwise.diagnose import best_epoch
 from gradwise.diagnose.smoothing import cv_smooth, local_linear, running_median
 
 __all__ = ["Score", "trial_score", "flags", "choose_best", "ranking", "Choice", "Ranking", "MIN_EPOCHS",
-           "validation_spread", "total_se", "gap_se", "PAIRED_MAX"]
+           "validation_spread", "total_se", "gap_se", "PAIRED_MAX", "choose_single", "runs", "seed_mean", "seed_se",
+           "Comparison", "versus_default"]
 
 #: Fewer finite validation values than this: the raw value at the kept epoch, no smoothing, no noise estimate.
 MIN_EPOCHS = 4
@@ -169,7 +180,8 @@ _LR_SYMPTOMS = {"divergence": "diverged", "oscillation": "loss oscillates (lr to
 
 def flags(record: Mapping[str, Any]) -> list[str]:
     """Why a trial's run is not to be trusted as a winner: diverged, lr too high (oscillating loss, updates too
-    large), NaN/inf, exploding gradients, an erratic training curve; ``[]`` for a sound run.
+    large, a step above the curvature's stability limit 2/lambda_max), NaN/inf, exploding gradients, an erratic
+    training curve; ``[]`` for a sound run.
 
     ``record`` is a trial record (:func:`gradwise.tune.diagnosis.trial_record`) or a trial's user attributes."""
     out: list[str] = []
@@ -181,6 +193,8 @@ def flags(record: Mapping[str, Any]) -> list[str]:
         name, symptom = c.get("name"), (c.get("evidence") or {}).get("symptom")
         if name == "learning_rate" and symptom in _LR_SYMPTOMS:
             out.append(_LR_SYMPTOMS[symptom])
+        elif name == "curvature" and symptom == "above_stability_limit":
+            out.append("lr above the stability limit 2/lambda_max")
         elif name == "nan_inf":
             out.append("NaN/inf")
         elif name == "gradient_flow" and "exploding" in str(c.get("message", "")):
@@ -193,11 +207,13 @@ def flags(record: Mapping[str, Any]) -> list[str]:
 # ----------------------------------------------------------------------------- choosing and ranking
 @dataclass
 class Choice:
-    """The crowned trial, and the flagged trial passed over for it (with why), if any."""
+    """The crowned trial, the flagged trial passed over for it (with why), if any, and the single-run pick
+    (before the confirmation runs) when it differs."""
 
     best: Any
     passed_over: Any = None
     reason: str | None = None
+    single: Any = None
 
 
 @dataclass
@@ -211,6 +227,7 @@ class Ranking:
     se: float | None
     z: float | None
     verdict: str
+    seeds: int = 1
 
     def sentence(self, metric: str) -> str:
         if self.runner_up is None:
@@ -218,7 +235,8 @@ class Ranking:
         if self.z is None:
             return (f"trial {self.best} beats trial {self.runner_up} by {self.gap:.4g} {metric}; its noise is unknown "
                     "(curves too short to estimate it)")
-        return (f"trial {self.best} beats the runner-up, trial {self.runner_up}, by {self.gap:.4g} {metric} = "
+        over = f" (means over {self.seeds} seeds each)" if self.seeds > 1 else ""
+        return (f"trial {self.best} beats the runner-up, trial {self.runner_up}, by {self.gap:.4g} {metric}{over} = "
                 f"{self.z:.1f} x the noise of that difference ({self.se:.2g}): {self.verdict}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +248,16 @@ def _se(row: Any) -> float | None:
     return getattr(row, "score_se", getattr(row, "se", None))
 
 
+def paired_val_se(a: Any, b: Any) -> float | None:
+    """The validation-set part of the standard error of a difference, example by example (None unless both
+    trials kept their per-example values on the same examples)."""
+    va, vb = getattr(a, "val_examples", None), getattr(b, "val_examples", None)
+    if not (va and vb and len(va) == len(vb) and len(va) > 1):
+        return None
+    diff = np.asarray(va, dtype=float) - np.asarray(vb, dtype=float)
+    return float(diff.std(ddof=1) / math.sqrt(len(diff)))
+
+
 def gap_se(a: Any, b: Any) -> float | None:
     """Standard error of the difference between two trials' scores.
 
@@ -237,10 +265,8 @@ def gap_se(a: Any, b: Any) -> float | None:
     spread of the example-by-example differences, which is far smaller than the two spreads apart, since
     both configurations find the same examples hard - and the curves' parts are added; otherwise the two
     total standard errors are combined as if independent (erring towards "not sure")."""
-    va, vb = getattr(a, "val_examples", None), getattr(b, "val_examples", None)
-    if va and vb and len(va) == len(vb) and len(va) > 1:
-        diff = np.asarray(va, dtype=float) - np.asarray(vb, dtype=float)
-        paired = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    paired = paired_val_se(a, b)
+    if paired is not None:
         curves = [getattr(r, "curve_se", None) for r in (a, b)]
         return math.sqrt(paired ** 2 + sum(c * c for c in curves if c is not None))
     sa, sb = _se(a), _se(b)
@@ -254,7 +280,47 @@ def _better(a: float, b: float, direction: str) -> float:
     return b - a if direction == "minimize" else a - b
 
 
+def runs(row: Any) -> list[float]:
+    """A trial's scores: its own run and its confirmation runs with other seeds (non-finite: diverged)."""
+    return [row.value, *(getattr(row, "confirmed", None) or [])]
+
+
+def seed_mean(row: Any, direction: str = "minimize") -> float:
+    """Mean score over a trial's runs; a diverged run makes it the worst possible."""
+    values = runs(row)
+    if not all(v is not None and math.isfinite(v) for v in values):
+        return math.inf if direction == "minimize" else -math.inf
+    return float(np.mean(values))
+
+
+def seed_se(row: Any) -> float | None:
+    """Standard error of :func:`seed_mean` from the spread of the runs (None with one run or a diverged one)."""
+    values = runs(row)
+    if len(values) < 2 or not all(v is not None and math.isfinite(v) for v in values):
+        return None
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
 def choose_best(rows: Sequence[Any], direction: str = "minimize") -> Choice | None:
+    """The trial to crown: with confirmed trials (re-trained with other seeds), the best mean over its runs;
+    otherwise :func:`choose_single` (the best single-run score, flagged runs only when better beyond their
+    noise).  ``Choice.single`` is the single-run pick, ``Choice.reason`` says why another was crowned."""
+    single = choose_single(rows, direction)
+    confirmed = [r for r in rows if r.state == "complete" and getattr(r, "confirmed", None)]
+    if single is None or not confirmed:
+        return single
+    sign = 1 if direction == "minimize" else -1
+    best = min(confirmed, key=lambda r: (sign * seed_mean(r, direction), r.number))
+    choice = Choice(best, passed_over=single.passed_over, reason=single.reason, single=single.best)
+    if best is not single.best:
+        m = len(runs(best))
+        choice.reason = (f"confirmed with other seeds: trial {best.number}'s mean over {m} runs "
+                         f"{seed_mean(best, direction):.4g} beats trial {single.best.number}'s "
+                         f"{seed_mean(single.best, direction):.4g}")
+    return choice
+
+
+def choose_single(rows: Sequence[Any], direction: str = "minimize") -> Choice | None:
     """The trial to crown among ``rows`` (objects with ``number``, ``state``, ``value``, ``noise``, ``flags`` and
     ``score_se`` - :class:`gradwise.tune.results.TrialRow`).
 
@@ -292,6 +358,19 @@ def ranking(rows: Sequence[Any], choice: Choice | None, direction: str = "minimi
     if not others:
         return Ranking(best.number, None, None, None, None, "unknown")
     sign = 1 if direction == "minimize" else -1
+    if getattr(best, "confirmed", None) and any(getattr(r, "confirmed", None) for r in others):
+        # confirmed trials: compare the means over seeds; the noise is the spread over seeds plus the paired
+        # validation-set part (the same validation examples for every run)
+        pool = [r for r in others if getattr(r, "confirmed", None)]
+        second = min(pool, key=lambda r: (sign * seed_mean(r, direction), r.number))
+        gap = _better(seed_mean(best, direction), seed_mean(second, direction), direction)
+        parts = [seed_se(best), seed_se(second)]
+        if None in parts or not math.isfinite(gap):
+            return Ranking(best.number, second.number, gap, None, None, "unknown")
+        se = math.sqrt(sum(p * p for p in parts) + (paired_val_se(best, second) or 0.0) ** 2)
+        z = gap / se if se > 0 else math.inf
+        verdict = "clear" if z >= CLEAR_Z else "likely" if z >= LIKELY_Z else "a toss-up (within the noise)"
+        return Ranking(best.number, second.number, gap, se, z, verdict, seeds=len(runs(best)))
     second = min(others, key=lambda r: (sign * r.value, r.number))
     gap = _better(best.value, second.value, direction)
     se = gap_se(best, second)
@@ -300,3 +379,59 @@ def ranking(rows: Sequence[Any], choice: Choice | None, direction: str = "minimi
     z = gap / se if se > 0 else math.inf
     verdict = "clear" if z >= CLEAR_Z else "likely" if z >= LIKELY_Z else "a toss-up (within the noise)"
     return Ranking(best.number, second.number, gap, se, z, verdict)
+
+
+@dataclass
+class Comparison:
+    """The best trial against the base (default) configuration, both trained with the same seeds: ``gain``
+    (positive: the best is better), ``se`` of the gain, ``z`` = gain/se, ``allowance`` = sqrt(2 ln N) (what
+    the best of N noisy trials gains by luck, in standard errors) and the verdict."""
+
+    best: int
+    default_value: float
+    best_value: float
+    gain: float
+    se: float | None
+    z: float | None
+    allowance: float
+    verdict: str
+    seeds: int = 1
+
+    def sentence(self, metric: str) -> str:
+        over = f" (means over {self.seeds} seeds)" if self.seeds > 1 else ""
+        head = (f"the default configuration scores {self.default_value:.4g} {metric}{over}, trial {self.best} "
+                f"{self.best_value:.4g}: gain {self.gain:+.4g}")
+        if self.z is None:
+            return f"{head}; its noise is unknown"
+        return f"{head} = {self.z:.1f} x its noise ({self.se:.2g}): {self.verdict}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def versus_default(best: Any, default: Any, n_trials: int, direction: str = "minimize") -> Comparison | None:
+    """Judge the crowned trial against the base configuration's runs (``default``: a row with ``value``,
+    ``confirmed`` and ``val_examples``) - see the module docstring."""
+    if best is None or default is None or default.value is None:
+        return None
+    b, d = seed_mean(best, direction), seed_mean(default, direction)
+    gain = _better(b, d, direction)
+    allowance = math.sqrt(2 * math.log(max(n_trials, 2)))
+    parts = [seed_se(best), seed_se(default)]
+    if None not in parts:
+        se: float | None = math.sqrt(sum(p * p for p in parts) + (paired_val_se(best, default) or 0.0) ** 2)
+    else:
+        se = gap_se(best, default)
+    seeds = min(len(runs(best)), len(runs(default)))
+    if not math.isfinite(gain) or se is None:
+        return Comparison(best.number, d, b, gain, None, None, allowance, "unknown", seeds)
+    z = gain / se if se > 0 else math.inf
+    if z >= max(CLEAR_Z, allowance):
+        verdict = "clearly better than the default"
+    elif z >= LIKELY_Z:
+        verdict = (f"better than the default, but by less than the best of {n_trials} noisy trials gains by luck "
+                   f"(about {allowance:.1f} x the noise): check it on more data before adopting it")
+    else:
+        verdict = ("not better than the default beyond the noise: keep the default, or tune on more validation "
+                   "data")
+    return Comparison(best.number, d, b, gain, se, z, allowance, verdict, seeds)

@@ -64,6 +64,12 @@ class TuneResult:
     #: A flagged trial that scored better than ``best`` but not by more than its noise, and why it lost.
     passed_over: TrialRow | None = None
     choice_note: str | None = None
+    #: The best single-run trial, when the confirmation runs crowned another.
+    single_best: TrialRow | None = None
+    #: The base configuration trained with the same seeds (``[tune] baseline``), as a row numbered -1.
+    baseline: TrialRow | None = None
+    #: The crowned trial against it (:class:`gradwise.tune.scoring.Comparison`).
+    versus_default: Any = None
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -133,7 +139,8 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
          metric: str | None = None, storage: str | None = None, study_name: str | None = None,
          timeout: float | None = None, test_fraction: float | None = None, progress: bool | TextIO = True,
          report: bool = True, factory: str | Callable[..., Any] | None = None, device: str | None = None,
-         force: bool = False) -> TuneResult:
+         force: bool = False, confirm_top: int | None = None, confirm_seeds: int | None = None,
+         baseline: bool | None = None) -> TuneResult:
     """Search hyper-parameters with Optuna, every trial babysat and diagnosed; return a :class:`TuneResult`.
 
     Args:
@@ -152,13 +159,18 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
             keyword arguments it gets).  With ``n_jobs > 1`` a function must be importable by name
             (defined at module level), since the worker processes receive it by reference.
         device: where PyTorch models train (``"cpu"``, ``"cuda"``, ``"cuda:N"``; the ``[tune] device``).
+        confirm_top, confirm_seeds: at the end, re-train the ``confirm_top`` best trials with ``confirm_seeds``
+            more training seeds each and crown the best mean (``[tune]`` defaults 3 and 2; 0 turns it off).
+        baseline: also train the base configuration with those seeds and judge the best trial against it
+            (``result.versus_default``; default True).
         force: add trials to an existing study even though its stored settings (seed, sampler, pruner,
             epochs, data, space ...) differ from these; without it such a search raises
             :class:`~gradwise.tune.study.SettingsMismatch` naming the differences.
     """
     start = time.perf_counter()
     overrides = dict(n_trials=n_trials, n_jobs=n_jobs, sampler=sampler, pruner=pruner, metric=metric,
-                     storage=storage, study_name=study_name, timeout=timeout, test_fraction=test_fraction, device=device)
+                     storage=storage, study_name=study_name, timeout=timeout, test_fraction=test_fraction, device=device,
+                     confirm_top=confirm_top, confirm_seeds=confirm_seeds, baseline=baseline)
     cfg = _as_config(config, space, base, overrides, factory)
     if seed != "config":
         cfg.settings.seed = seed if seed is None else int(seed)
@@ -191,7 +203,8 @@ def tune(config: TuneConfig | str | Path | None = None, *, space: SearchSpace | 
                 run_workers(cfg, run_path, url, s.n_jobs, s.n_trials, deadline, progress=bar)
     finally:
         bar.close()
-    return summarize(study, cfg, run_path, report=report, seconds=time.perf_counter() - start, reclaimed=reclaimed)
+    return summarize(study, cfg, run_path, report=report, seconds=time.perf_counter() - start, reclaimed=reclaimed,
+                     stream=stream if progress else None)
 
 
 def _where(url: str | None) -> str:
@@ -200,26 +213,128 @@ def _where(url: str | None) -> str:
     return f" in {describe_storage(url)}" if url else ""
 
 
+CONFIRM_ATTR = "gradwise.confirmations"
+BASELINE_ATTR = "gradwise.baseline"
+#: Confirmation runs use ``[train] seed + CONFIRM_SEED_OFFSET + j``: seeds no trial and no ``retrain`` of
+#: small seeds (``bench/tune_robust.py`` re-trains with 1, 2, ...) uses.
+CONFIRM_SEED_OFFSET = 10_000
+
+
+def confirm_top_trials(study: Any, cfg: TuneConfig, rows: list[TrialRow], stream: TextIO | None = None) -> None:
+    """Re-train the ``[tune] confirm_top`` best trials with ``confirm_seeds`` more training seeds each and attach
+    the scores to their rows (``row.confirmed``); the crown then goes to the best mean (see
+    :mod:`gradwise.tune.scoring`).  The runs are kept in the study (user attribute ``gradwise.confirmations``),
+    so a later summary of the same study does not train them again.  Flagged trials are not candidates,
+    unless the single-run choice crowned one (clearly better) or every trial is flagged."""
+    from gradwise.tune.scoring import choose_single
+
+    s = cfg.settings
+    if s.confirm_top <= 0 or s.confirm_seeds <= 0:
+        return
+    single = choose_single(rows, s.direction)
+    if single is None:
+        return
+    complete = [r for r in rows if r.state == "complete" and r.value is not None and math.isfinite(r.value)]
+    sign = 1 if s.direction == "minimize" else -1
+    pool = [r for r in complete if not r.flags] or complete
+    candidates = sorted(pool, key=lambda r: (sign * r.value, r.number))[:s.confirm_top]
+    if single.best not in candidates:
+        candidates = [single.best, *candidates[:-1]] if len(candidates) >= s.confirm_top else [single.best, *candidates]
+    if len(candidates) < 2:
+        return
+    stored: dict[str, list[dict[str, Any]]] = dict(study.user_attrs.get(CONFIRM_ATTR) or {})
+    base_seed = int(trial_config(cfg.base, {})[0]["train"]["seed"])
+    todo = sum(max(0, s.confirm_seeds - len(stored.get(str(r.number), []))) for r in candidates)
+    if todo and stream is not None:
+        stream.write(f"confirming the {len(candidates)} best trials with {s.confirm_seeds} more seed(s) each "
+                     f"({todo} runs)\n")
+        stream.flush()
+    for r in candidates:
+        have = list(stored.get(str(r.number), []))
+        for j in range(len(have), s.confirm_seeds):
+            seed = base_seed + CONFIRM_SEED_OFFSET + j
+            run = retrain(cfg, r.params, [seed], test=False)[0]
+            value = run["value"] if run["value"] is not None else math.inf * sign
+            have.append({"seed": seed, "value": value if math.isfinite(value) else None})
+            stored[str(r.number)] = have
+            study.set_user_attr(CONFIRM_ATTR, stored)     # kept after every run: an interruption loses one at most
+    for r in rows:
+        runs_ = stored.get(str(r.number))
+        if runs_ and r in candidates:
+            r.confirmed = [x["value"] if x["value"] is not None else math.inf * sign for x in runs_[:s.confirm_seeds]]
+            r.confirmed_seeds = [x["seed"] for x in runs_[:s.confirm_seeds]]
+            r.notes = [f"re-trained with {len(r.confirmed)} more seeds: mean {_mean_text(r, s.direction)}", *r.notes]
+
+
+def train_baseline(study: Any, cfg: TuneConfig, stream: TextIO | None = None) -> TrialRow | None:
+    """Train the base configuration (no search parameter) with the trials' seed and the confirmation seeds, once
+    per study (kept as the study attribute ``gradwise.baseline``); returns it as a row numbered -1."""
+    s = cfg.settings
+    if not s.baseline:
+        return None
+    base_seed = int(trial_config(cfg.base, {})[0]["train"]["seed"])
+    seeds = [base_seed] + [base_seed + CONFIRM_SEED_OFFSET + j for j in range(s.confirm_seeds if s.confirm_top else 0)]
+    stored = list(study.user_attrs.get(BASELINE_ATTR) or [])
+    todo = [seed for seed in seeds if seed not in {x["seed"] for x in stored}]
+    if todo and stream is not None:
+        stream.write(f"training the default configuration with {len(todo)} seed(s) for comparison\n")
+        stream.flush()
+    for seed in todo:
+        run = retrain(cfg, {}, [seed], test=False)[0]
+        value = run["value"]
+        stored.append({"seed": seed, "value": value if value is not None and math.isfinite(value) else None,
+                       "val_examples": run.get("val_examples") if seed == base_seed else None})
+        study.set_user_attr(BASELINE_ATTR, stored)
+    by_seed = {x["seed"]: x for x in stored}
+    worst = math.inf if s.direction == "minimize" else -math.inf
+    values = [by_seed[seed]["value"] if by_seed[seed]["value"] is not None else worst for seed in seeds]
+    mean = _mean_text(TrialRow(number=-1, state="complete", value=values[0], params={}, confirmed=values[1:]),
+                      s.direction)
+    return TrialRow(number=-1, state="complete", value=values[0], params={}, confirmed=values[1:],
+                    confirmed_seeds=seeds[1:], val_examples=by_seed[base_seed].get("val_examples"),
+                    notes=[f"the base configuration: {mean}"])
+
+
+def _mean_text(row: TrialRow, direction: str) -> str:
+    from gradwise.tune.scoring import runs, seed_mean, seed_se
+
+    mean, se = seed_mean(row, direction), seed_se(row)
+    if not math.isfinite(mean):
+        return "diverged in a run"
+    return f"{mean:.4g}" + (f" ± {se:.2g}" if se is not None else "") + f" over {len(runs(row))} runs"
+
+
 def summarize(study: Any, cfg: TuneConfig, run_dir: Path | None, *, report: bool = True, seconds: float = 0.0,
-              reclaimed: list[int] | None = None) -> TuneResult:
-    """Build the :class:`TuneResult` of a study - rows, best trial, importance, test score - and write its files."""
+              reclaimed: list[int] | None = None, stream: TextIO | None = None) -> TuneResult:
+    """Build the :class:`TuneResult` of a study - rows, confirmation runs of the best trials, best trial,
+    ranking, importance, test score - and write its files."""
     from gradwise.tune.scoring import choose_best, ranking
 
     s = cfg.settings
     rows = collect_rows(study, cfg.space)
+    confirm_top_trials(study, cfg, rows, stream)
+    baseline = train_baseline(study, cfg, stream) if any(r.state == "complete" for r in rows) else None
     choice = choose_best(rows, s.direction)     # the best score; a flagged run only when better beyond its noise
     best = choice.best if choice else None
     result = TuneResult(study=study, config=cfg, rows=rows, best=best, run_dir=run_dir, seconds=seconds,
                         reclaimed=list(reclaimed or []), settings_changes=settings_changes(study),
                         ranking=ranking(rows, choice, s.direction), passed_over=choice.passed_over if choice else None,
-                        choice_note=choice.reason if choice else None)
+                        choice_note=choice.reason if choice else None,
+                        single_best=choice.single if choice and choice.single is not choice.best else None,
+                        baseline=baseline)
+    if baseline is not None and best is not None:
+        from gradwise.tune.scoring import versus_default
+
+        n = sum(1 for r in rows if r.state == "complete")
+        result.versus_default = versus_default(best, baseline, n, s.direction)
     result.importance, result.importance_note = importance_scores(study, s.importance, s.seed)
     if best is not None and s.test_fraction > 0:
         result.test = evaluate_on_test(cfg, best, run_dir)
     if run_dir is not None:
         extra = {"study_name": s.study_name, "metric": s.metric, "direction": s.direction,
                  "best_trial": best.number if best else None, "ranking": result.ranking.to_dict() if result.ranking
-                 else None, "choice_note": result.choice_note, "importance": result.importance, "test": result.test}
+                 else None, "choice_note": result.choice_note, "versus_default": result.versus_default.to_dict()
+                 if result.versus_default else None, "importance": result.importance, "test": result.test}
         result.files += write_results(rows, run_dir, extra)
         if report:
             result.files += _write_pictures_and_report(result)
@@ -268,7 +383,8 @@ def run_configuration(config: TuneConfig, params: Mapping[str, Any] | None = Non
     return {"value": value, **trial.user_attrs}
 
 
-def retrain(config: TuneConfig, params: Mapping[str, Any] | None, seeds: Sequence[int]) -> list[dict[str, Any]]:
+def retrain(config: TuneConfig, params: Mapping[str, Any] | None, seeds: Sequence[int], *,
+            test: bool = True) -> list[dict[str, Any]]:
     """Train the configuration ``params`` (``{}``: the base) again with each ``[train] seed`` in ``seeds`` -
     other initial weights, shuffling and dropout, the same data split - and score each run as a trial is
     scored (validation score, noise) and, with ``[tune] test_fraction > 0``, on the held-out test split.
@@ -276,7 +392,8 @@ def retrain(config: TuneConfig, params: Mapping[str, Any] | None, seeds: Sequenc
     A search's winner should still win when re-trained with other seeds; this is how to check it (and how
     ``bench/tune_robust.py`` compares the chosen configuration with the default one).  Returns one dict per
     seed: ``seed``, ``value`` (the score), ``noise``, ``score_se``, ``best_epoch``, ``best_val_loss``,
-    ``best_val_accuracy`` and the ``test_*`` metrics."""
+    ``best_val_accuracy``, ``val_examples`` (per-example validation values) and the ``test_*`` metrics
+    (``test=False``: the test split is not touched)."""
     out = []
     for seed in seeds:
         base = {k: dict(v) if isinstance(v, Mapping) else v for k, v in config.base.items()}
@@ -286,10 +403,11 @@ def retrain(config: TuneConfig, params: Mapping[str, Any] | None, seeds: Sequenc
             record = run_configuration(cfg, params, run_dir=tmp)
             row = TrialRow(number=0, state="complete", value=record["value"], params=dict(params or {}),
                            best_epoch=record.get("best_epoch"), log_dir=str(Path(tmp) / "trials" / "trial-0000"))
-            test = evaluate_on_test(cfg, row, None) if cfg.settings.test_fraction > 0 else {}
+            scores = evaluate_on_test(cfg, row, None) if test and cfg.settings.test_fraction > 0 else {}
         out.append({"seed": int(seed), **{k: record.get(k) for k in ("value", "noise", "score_se", "best_epoch",
-                                                                      "best_val_loss", "best_val_accuracy", "flags")},
-                    **{k: v for k, v in test.items() if k.startswith("test_")}})
+                                                                      "best_val_loss", "best_val_accuracy", "flags",
+                                                                      "val_examples")},
+                    **{k: v for k, v in scores.items() if k.startswith("test_")}})
     return out
 
 
@@ -368,7 +486,10 @@ def _write_pictures_and_report(result: TuneResult) -> list[Path]:
         "objective": f"{s.metric} ({s.direction}) on validation data only: each trial's smoothed validation curve read "
                      "at its kept epoch (lowest raw validation loss), with the curve's noise",
         "ranking": result.ranking.sentence(s.metric) if result.ranking else None,
-        "passed over": result.choice_note if result.passed_over is not None else None,
+        "why this trial": result.choice_note,
+        "against the default": result.versus_default.sentence(s.metric) if result.versus_default else None,
+        "confirmation": (f"the {s.confirm_top} best trials re-trained with {s.confirm_seeds} more seeds each; the best mean "
+                         "crowned" if s.confirm_top and s.confirm_seeds else "off"),
         "trials": ", ".join(f"{n} {k}" for k, n in counts.items()),
         "epochs trained": f"{result.epochs()} over all trials",
         "data / base config": cfg.source,
@@ -381,7 +502,7 @@ def _write_pictures_and_report(result: TuneResult) -> list[Path]:
                               run_dir=run_dir, summary=summary, rows=sorted(result.rows, key=lambda r: _order(r, s)),
                               best=result.best, metric=s.metric, pictures=pictures, space_lines=cfg.space.describe(),
                               importance=result.importance, test=result.test, ranking=result.ranking,
-                              choice_note=result.choice_note))
+                              choice_note=result.choice_note, versus_default=result.versus_default))
     return files
 
 
