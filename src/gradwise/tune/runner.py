@@ -48,7 +48,8 @@ from gradwise.tune.objective import Objective, worker_id
 from gradwise.tune.study import (TrialState, counted_trials, is_surplus, make_storage, open_study, quiet_optuna,
                                  reclaim_interrupted, requeue, trials_counted)
 
-__all__ = ["run_worker", "run_workers", "Progress", "grid_size", "STOP_GRACE", "storage_safe_interrupts", "stop_workers"]
+__all__ = ["run_worker", "run_workers", "Progress", "grid_size", "STOP_GRACE", "storage_safe_interrupts", "stop_workers",
+           "map_in_workers"]
 
 #: Seconds a worker has, after its first SIGTERM/SIGINT, to mark its trial and exit before it ends itself hard;
 #: the parent waits a little longer than this for its workers before killing them.
@@ -241,6 +242,42 @@ def _worker_main(config: TuneConfig, run_dir: str | None, storage: str, n_trials
         run_worker(config, run_dir, storage, n_trials, deadline)
     except KeyboardInterrupt:
         sys.exit(stop.exit_status)
+
+
+def _pool_init(parent_pid: int) -> None:
+    """Start of a :func:`map_in_workers` process: stop with the parent, as a trial worker does."""
+    _set_parent_death_signal()
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="parent-watchdog").start()
+    if os.getppid() != parent_pid:
+        os._exit(143)
+
+
+def map_in_workers(fn: Callable[[Any], Any], items: list[Any], n_jobs: int) -> Iterator[tuple[int, Any]]:
+    """``(index, fn(item))`` for every item, as each finishes: in ``n_jobs`` worker processes (one BLAS thread
+    each, stopping with this process like the trial workers), or here when ``n_jobs`` is 1 or there is one item.
+    ``fn`` must be importable by name (it is sent to the workers by reference)."""
+    if n_jobs <= 1 or len(items) <= 1:
+        for i, item in enumerate(items):
+            yield i, fn(item)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    try:
+        os.environ.update({k: "1" for k in _THREAD_VARS})
+        pool = ctx.Pool(min(n_jobs, len(items)), initializer=_pool_init, initargs=(os.getpid(),))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    with pool:   # leaving it (also by Ctrl-C/SIGTERM) terminates the workers
+        yield from pool.imap_unordered(_indexed, [(fn, i, item) for i, item in enumerate(items)])
+
+
+def _indexed(task: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
+    fn, i, item = task
+    return i, fn(item)
 
 
 def stop_workers(procs: list[Any], grace: float = STOP_GRACE + 5.0) -> None:

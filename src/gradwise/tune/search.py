@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from gradwise.tune.config import TuneConfig, build_tune_data, check_space, load_tune_config, trial_config
 from gradwise.tune.results import TrialRow, collect_rows, format_table, write_results
-from gradwise.tune.runner import Progress, run_worker, run_workers, storage_safe_interrupts
+from gradwise.tune.runner import Progress, map_in_workers, run_worker, run_workers, storage_safe_interrupts
 from gradwise.tune.space import SearchSpace
 from gradwise.tune.study import (check_settings, make_storage, open_study, optuna, quiet_optuna, reclaim_interrupted,
                                  settings_changes, storage_url)
@@ -223,8 +223,9 @@ CONFIRM_SEED_OFFSET = 10_000
 def confirm_top_trials(study: Any, cfg: TuneConfig, rows: list[TrialRow], stream: TextIO | None = None) -> None:
     """Re-train the ``[tune] confirm_top`` best trials with ``confirm_seeds`` more training seeds each and attach
     the scores to their rows (``row.confirmed``); the crown then goes to the best mean (see
-    :mod:`gradwise.tune.scoring`).  The runs are kept in the study (user attribute ``gradwise.confirmations``),
-    so a later summary of the same study does not train them again.  Flagged trials are not candidates,
+    :mod:`gradwise.tune.scoring`).  The runs go to the ``[tune] n_jobs`` worker processes and are kept in the
+    study (user attribute ``gradwise.confirmations``) as each finishes, so a later summary does not train them
+    again.  Flagged trials are not candidates,
     unless the single-run choice crowned one (clearly better) or every trial is flagged."""
     from gradwise.tune.scoring import choose_single
 
@@ -249,17 +250,16 @@ def confirm_top_trials(study: Any, cfg: TuneConfig, rows: list[TrialRow], stream
         stream.write(f"confirming the {len(candidates)} best trials with {s.confirm_seeds} more seed(s) each "
                      f"({todo} runs)\n")
         stream.flush()
-    for r in candidates:
-        have = list(stored.get(str(r.number), []))
-        for j in range(len(have), s.confirm_seeds):
-            seed = base_seed + CONFIRM_SEED_OFFSET + j
-            run = retrain(cfg, r.params, [seed], test=False)[0]
-            value = run["value"] if run["value"] is not None else math.inf * sign
-            have.append({"seed": seed, "value": value if math.isfinite(value) else None})
-            stored[str(r.number)] = have
-            study.set_user_attr(CONFIRM_ATTR, stored)     # kept after every run: an interruption loses one at most
+    tasks = [(r, base_seed + CONFIRM_SEED_OFFSET + j) for r in candidates
+             for j in range(len(stored.get(str(r.number), [])), s.confirm_seeds)]
+    for i, run in map_in_workers(_retrain_task, [(cfg, r.params, seed) for r, seed in tasks], s.n_jobs):
+        r, seed = tasks[i]
+        value = run["value"]
+        stored.setdefault(str(r.number), []).append(
+            {"seed": seed, "value": value if value is not None and math.isfinite(value) else None})
+        study.set_user_attr(CONFIRM_ATTR, stored)     # kept after every run: an interruption loses one at most
     for r in rows:
-        runs_ = stored.get(str(r.number))
+        runs_ = sorted(stored.get(str(r.number)) or [], key=lambda x: x["seed"])
         if runs_ and r in candidates:
             r.confirmed = [x["value"] if x["value"] is not None else math.inf * sign for x in runs_[:s.confirm_seeds]]
             r.confirmed_seeds = [x["seed"] for x in runs_[:s.confirm_seeds]]
@@ -279,8 +279,8 @@ def train_baseline(study: Any, cfg: TuneConfig, stream: TextIO | None = None) ->
     if todo and stream is not None:
         stream.write(f"training the default configuration with {len(todo)} seed(s) for comparison\n")
         stream.flush()
-    for seed in todo:
-        run = retrain(cfg, {}, [seed], test=False)[0]
+    for i, run in map_in_workers(_retrain_task, [(cfg, {}, seed) for seed in todo], s.n_jobs):
+        seed = todo[i]
         value = run["value"]
         stored.append({"seed": seed, "value": value if value is not None and math.isfinite(value) else None,
                        "val_examples": run.get("val_examples") if seed == base_seed else None})
@@ -293,6 +293,12 @@ def train_baseline(study: Any, cfg: TuneConfig, stream: TextIO | None = None) ->
     return TrialRow(number=-1, state="complete", value=values[0], params={}, confirmed=values[1:],
                     confirmed_seeds=seeds[1:], val_examples=by_seed[base_seed].get("val_examples"),
                     notes=[f"the base configuration: {mean}"])
+
+
+def _retrain_task(task: tuple[TuneConfig, Mapping[str, Any], int]) -> dict[str, Any]:
+    """One confirmation or baseline run (a worker process's task): never touches the test split."""
+    cfg, params, seed = task
+    return retrain(cfg, params, [seed], test=False)[0]
 
 
 def _mean_text(row: TrialRow, direction: str) -> str:
