@@ -28,6 +28,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("augment.py", [], ["--repeats", "5"]),
     ("babysit_overhead.py", [], ["--epochs", "5", "--repeats", "2"]),
     ("torch_fit.py", [], ["--samples", "4096", "--repeats", "1"]),
+    ("babysit_precision.py", [], ["--quick"]),
     ("diagnose_accuracy.py", [], []),
 ]
 

@@ -2,7 +2,7 @@
 
     python examples/torch_watch.py [--epochs 20] [--out runs/torch_watch]
 
-The loop is the one every PyTorch tutorial writes; ``watch`` adds the babysitter's ten checks (before
+The loop is the one every PyTorch tutorial writes; ``watch`` adds the babysitter's thirteen checks (before
 training on a sample of the data, then on sampled steps), the learning-curve diagnosis and the run
 directory that ``gradwise diagnose`` and ``gradwise report`` read.  Three lines: the ``with``,
 ``w.step(loss)`` and ``w.epoch_end(...)``.

@@ -191,7 +191,7 @@ def test_by_activation_relu_mlp():
     assert [c.name for c in choices] == ["0", "2", "4"]
     _check(choices[0], "0", "ReLU", "kaiming_normal_", math.sqrt(2 / 784))
     _check(choices[1], "2", "LeakyReLU", "kaiming_normal_", math.sqrt(2 / (1 + 0.01)) / math.sqrt(256))
-    _check(choices[2], "4", "none", "xavier_uniform_", math.sqrt(2 / (128 + 10)))
+    _check(choices[2], "4", "none", "xavier_uniform_", 0.1 * math.sqrt(2 / (128 + 10)))
     assert within(sample_std(model[0].weight), math.sqrt(2 / 784), 784 * 256)
     assert np.all(model[0].bias.detach().numpy() == 0)
     assert "He et al. 2015" in choices[0].reason and "Glorot & Bengio 2010" in choices[2].reason
@@ -203,7 +203,7 @@ def test_by_activation_tanh_and_sigmoid_mlp(capsys):
     choices = init.by_activation(model, verbose=True)
     _check(choices[0], "0", "Tanh", "xavier_uniform_", 5 / 3 * math.sqrt(2 / 300))
     _check(choices[1], "2", "Sigmoid", "xavier_uniform_", math.sqrt(2 / 250))
-    _check(choices[2], "4", "Softmax", "xavier_uniform_", math.sqrt(2 / 53))
+    _check(choices[2], "4", "Softmax", "xavier_uniform_", 0.1 * math.sqrt(2 / 53))
     w = model[0].weight.detach().numpy()
     assert np.abs(w).max() <= 5 / 3 * math.sqrt(6 / 300) and within(w.std(), 5 / 3 * math.sqrt(2 / 300), w.size)
     printed = capsys.readouterr().out
@@ -240,7 +240,7 @@ def test_by_activation_lecture_cnn_with_example_input():
     for choice, (name, shape, act, fan_in) in zip(choices, expected):
         assert choice.shape == shape
         _check(choice, name, act, "kaiming_normal_", math.sqrt(2 / fan_in))
-    _check(choices[4], "fc3", "none", "xavier_uniform_", math.sqrt(2 / 94))
+    _check(choices[4], "fc3", "none", "xavier_uniform_", 0.1 * math.sqrt(2 / 94))
     assert within(sample_std(net.fc1.weight), math.sqrt(2 / 400), 120 * 400)
     assert all(np.all(m.bias.detach().numpy() == 0) for m in (net.conv1, net.conv2, net.fc1, net.fc2, net.fc3))
     assert net.conv1.weight.grad is None  # the probing forward pass leaves no gradients behind

@@ -356,7 +356,7 @@ EXPECTED_INIT = [("0", "GELU", "kaiming_normal_(fan_in, relu)", math.sqrt(2 / 40
                  ("7", "ReLU6", "kaiming_normal_(fan_in, relu)", math.sqrt(2 / 20)),
                  ("9", "PReLU", "kaiming_normal_(fan_in, leaky_relu, a=0.1)", math.sqrt(2 / 1.01 / 20)),
                  ("11", "Hardtanh", "xavier_uniform_(gain=1)", math.sqrt(2 / (16 + 12))),
-                 ("14", "none", "xavier_uniform_(gain=1)", math.sqrt(2 / 17))]
+                 ("14", "none", "xavier_uniform_(gain=0.1)", 0.1 * math.sqrt(2 / 17))]
 
 
 @pytest.mark.parametrize("graph", [False, True])

@@ -9,7 +9,7 @@
     print(sitter.history.diagnosis.verdict, [(c.name, c.status) for c in sitter.history.checks])
 
 The callback drives a :class:`gradwise.train.watch.Watch` from Lightning's hooks, so a Lightning run
-gets exactly what ``fit`` and ``watch`` give - the same ten checks, thresholds and messages, the same
+gets exactly what ``fit`` and ``watch`` give - the same thirteen checks, thresholds and messages, the same
 run directory (``history.csv``, ``checks.json``, ``babysit.json``, ``run.json``, ``report.html``):
 
 * ``on_train_start`` - the checks before training, on a sample of the training data (the first

@@ -1,6 +1,6 @@
 """``watch(model, optimizer)``: gradwise's babysitting, logs, diagnosis and report for a hand-written loop.
 
-People who write their own PyTorch (or gradwise) loop get the same ten checks, the same run directory
+People who write their own PyTorch (or gradwise) loop get the same thirteen checks, the same run directory
 and the same learning-curve reading as ``fit`` gives, by adding three lines::
 
     with watch(model, optimizer, loss_fn=loss_fn, sample_batch=(x[:512], y[:512]), log_dir="runs/mine") as w:
