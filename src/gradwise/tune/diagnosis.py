@@ -65,6 +65,8 @@ def check_note(check: Mapping[str, Any]) -> str:
                     f"{order.index(worst) + 1 if worst in order else worst}")
         return "saturated units"
     if name == "learning_rate":
+        if symptom == "units_died":
+            return "ReLUs died while training: lr too high"
         if symptom == "divergence":
             return "diverged: lr too high"
         if symptom == "update_ratio_high":
@@ -80,11 +82,21 @@ def check_note(check: Mapping[str, Any]) -> str:
         return "sharpness: " + str(check.get("status"))
     if name == "gradient_flow":
         text = str(check.get("message", ""))
-        return "exploding gradients" if "exploding" in text else "vanishing gradients"
+        return {"accumulation": "gradients accumulate: zero_grad forgotten?",
+                "frozen_after_trained": "a layer frozen by mistake?", "not_in_optimizer": "a layer left out of the optimizer",
+                }.get(symptom, "exploding gradients" if "exploding" in text else "vanishing gradients")
     if name == "nan_inf":
         return "NaN/inf in the network"
     if name == "loss_decreasing":
+        if symptom == "validation_not_below_baseline":
+            return "validation no better than guessing (labels shuffled?)"
+        if symptom == "not_below_baseline":
+            return "loss not below guessing"
         return "loss rose early" if "rose" in str(check.get("message", "")) else "loss not decreasing early"
+    if name == "data_order":
+        return "data ordered by class: shuffle it"
+    if name == "validation":
+        return "validation run in training mode (dropout/BatchNorm on)"
     if name == "initial_loss":
         return "first loss off"
     if name == "overfit_tiny_batch":
