@@ -31,9 +31,11 @@ is ``out/run``, and ``result.json`` carries the diagnosis and the checks that di
 """
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from gradwise import models
 from gradwise.data import train_val_split
 from gradwise.nn.module import Module
 from gradwise.tensor.random import manual_seed
+from gradwise.train.config import ConfigError
 from gradwise.transfer._data import as_arrays, evaluate
 from gradwise.transfer.advice import advise
 from gradwise.transfer.finetune import fine_tune, layer_groups
@@ -54,6 +57,34 @@ STRATEGIES = ("linear_probe", "probe_stages", "fine_tune_few", "fine_tune_all")
 _FROM_TABLE = {"Use Linear Classifier on top layer": "linear_probe",
                "You're in trouble... Try linear classifier from different stages": "probe_stages",
                "Finetune a few layers": "fine_tune_few", "Finetune a larger number of layers": "fine_tune_all"}
+
+
+#: Every key each section accepts: a typo is an error that names it, never a silently used default.
+KEYS: dict[str, tuple[str, ...]] = {
+    "source": ("arch", "weights", "num_classes", "args"),
+    "target": ("data", "size", "mode", "x_key", "y_key", "mean", "std", "val_fraction", "similarity"),
+    "train": ("strategy", "steps", "lr", "fine_tune_lr", "babysit", "out", "seed", "layers", "freeze", "decay",
+              "batch_size"),
+}
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Refuse unknown sections and keys (with the closest allowed spelling), as ``gradwise train`` does."""
+    for section, keys in config.items():
+        if section not in KEYS:
+            raise ConfigError(f"transfer config [{section}]: unknown section{_closest(section, KEYS)}; sections: "
+                              f"{', '.join(f'[{k}]' for k in KEYS)}")
+        if not isinstance(keys, Mapping):
+            raise ConfigError(f"transfer config [{section}]: expected a table of keys, got {keys!r}")
+        for key in keys:
+            if key not in KEYS[section]:
+                raise ConfigError(f"transfer config [{section}] {key}: unknown key{_closest(key, KEYS[section])}; "
+                                  f"allowed keys: {', '.join(KEYS[section])}")
+
+
+def _closest(word: str, choices: Any) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def build_source(section: dict[str, Any]) -> Module:
@@ -101,6 +132,7 @@ def load_target(section: dict[str, Any], seed: int) -> tuple[tuple[np.ndarray, n
 def run_config(path: str | os.PathLike, log=print) -> dict[str, Any]:
     """Run the transfer described by a TOML file; returns (and writes to ``out/result.json``) what happened."""
     config = tomllib.loads(Path(path).read_text())
+    check_config(config)
     train_cfg = config.get("train", {})
     seed = int(train_cfg.get("seed", 0))
     manual_seed(seed)
