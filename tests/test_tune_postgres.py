@@ -38,7 +38,7 @@ limit = 400
 [model]
 hidden = [32]
 [train]
-epochs = 40
+epochs = 200
 patience = 0
 [tune]
 n_trials = {N_TRIALS}
@@ -120,10 +120,13 @@ def test_two_machines_share_a_postgres_study_and_a_killed_trial_is_rerun_once(po
     a = gradwise_tune(a_home, postgres_url)
     wait_for(lambda: running_trial_of(postgres_url, a.pid), 90, "machine A's first trial", [a])
     b = gradwise_tune(b_home, postgres_url, "--worker")
-    killed = wait_for(lambda: running_trial_of(postgres_url, b.pid), 90, "a trial on machine B", [a, b])
+    # a trial that has drawn its parameters (a trial killed before that has none to re-run)
+    killed = wait_for(lambda: (t := running_trial_of(postgres_url, b.pid)) is not None and t.params and t, 90,
+                      "a trial on machine B", [a, b])
     time.sleep(0.5)                                               # in the middle of it
     os.kill(b.pid, signal.SIGKILL)
     b.communicate(timeout=30)
+    killed = load(postgres_url).trials[killed.number]
     assert load(postgres_url).trials[killed.number].state.name == "RUNNING"    # nothing in B could say otherwise
 
     b_again = gradwise_tune(b_home, postgres_url, "--worker")     # the same command, on the same machine
