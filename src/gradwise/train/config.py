@@ -424,15 +424,28 @@ def build_model(cfg: Config, data: DataBundle) -> tuple[Any, list[Any]]:
 
 
 def build_optimizer(cfg: Config, model: Any) -> Any:
-    """The ``[optim]`` solver over the model's parameters."""
+    """The ``[optim]`` solver over the model's parameters, from the model's framework (``torch.optim`` for
+    a PyTorch model)."""
+    from gradwise.engines import engine_for
+
     opt = cfg["optim"]
+    engine = engine_for(model)
+    table = engine.optimizers()
+    if opt["name"] not in table:
+        raise ConfigError(f"config [optim] name: {opt['name']!r} is not a solver of {engine.display}")
     kwargs = {k: opt[k] for k in ("weight_decay", "momentum", "nesterov") if opt[k] is not None}
-    return optimizers()[opt["name"]](model.parameters(), lr=opt["lr"], **kwargs)
+    return table[opt["name"]](model.parameters(), lr=opt["lr"], **kwargs)
 
 
 def build_scheduler(cfg: Config, optimizer: Any, steps_per_epoch: int) -> Any:
-    """The ``[schedule]`` learning-rate scheduler, or None."""
-    from gradwise.optim import lr_scheduler as ls
+    """The ``[schedule]`` learning-rate scheduler, or None, from the optimizer's framework
+    (``torch.optim.lr_scheduler`` and gradwise's share class names and arguments)."""
+    from gradwise.engines import engine_of
+
+    if engine_of(optimizer) == "torch":
+        from torch.optim import lr_scheduler as ls
+    else:
+        from gradwise.optim import lr_scheduler as ls
 
     s, epochs = cfg["schedule"], cfg["train"]["epochs"]
     kind = s["kind"]

@@ -20,10 +20,10 @@ import numpy as np
 
 from gradwise import nn
 from gradwise.models.mlp import activation_layer, mlp
-from gradwise.train.config import Config, ConfigError, DataBundle, build_model
+from gradwise.train.config import Config, ConfigError, DataBundle, build_model, build_optimizer, fit_kwargs
 
 __all__ = ["small_cnn", "build_trial_model", "build_factory_model", "build_trial_optimizer", "trial_fit_kwargs",
-           "schedule", "parameter_count"]
+           "parameter_count"]
 
 
 def small_cnn(input_shape: Sequence[int], num_outputs: int, *, filters: int = 16, depth: int = 2,
@@ -87,50 +87,13 @@ def build_factory_model(arch: Any, data: DataBundle, seed: int, params: dict[str
     return model
 
 
-def build_trial_optimizer(cfg: Config, model: Any) -> Any:
-    """The ``[optim]`` solver over the model's parameters, from the model's framework (``torch.optim`` for PyTorch)."""
-    from gradwise.engines import engine_for
-
-    opt = cfg["optim"]
-    table = engine_for(model).optimizers()
-    if opt["name"] not in table:
-        raise ConfigError(f"config [optim] name: {opt['name']!r} is not a solver of {engine_for(model).display}")
-    kwargs = {k: opt[k] for k in ("weight_decay", "momentum", "nesterov") if opt[k] is not None}
-    return table[opt["name"]](model.parameters(), lr=opt["lr"], **kwargs)
+#: The ``[optim]`` solver in the model's framework (:func:`gradwise.train.config.build_optimizer`).
+build_trial_optimizer = build_optimizer
 
 
 def trial_fit_kwargs(cfg: Config, data: DataBundle, optimizer: Any, model: Any) -> dict[str, Any]:
-    """:func:`gradwise.train.config.fit_kwargs`, with the ``[schedule]`` built in the model's framework."""
-    from gradwise.engines import engine_of
-    from gradwise.train.config import fit_kwargs
-
-    if engine_of(model) != "torch":
-        return fit_kwargs(cfg, data, optimizer)
-    import torch
-
-    kwargs = fit_kwargs(Config({**cfg, "schedule": {**cfg["schedule"], "kind": "none"}}), data, optimizer)
-    steps = -(-len(data.train[0]) // cfg["train"]["batch_size"])
-    kwargs["scheduler"] = schedule(cfg, optimizer, steps, torch.optim.lr_scheduler)
-    return kwargs
-
-
-def schedule(cfg: Config, optimizer: Any, steps_per_epoch: int, lr_scheduler: Any) -> Any:
-    """The ``[schedule]`` scheduler from ``lr_scheduler`` - ``torch.optim.lr_scheduler`` or gradwise's, which
-    share class names and arguments (:func:`gradwise.train.config.build_scheduler` builds gradwise's)."""
-    s, epochs = cfg["schedule"], cfg["train"]["epochs"]
-    kind = s["kind"]
-    if kind == "none":
-        return None
-    if kind == "step":
-        return lr_scheduler.StepLR(optimizer, step_size=s["step_size"], gamma=s["gamma"])
-    if kind == "exponential":
-        return lr_scheduler.ExponentialLR(optimizer, gamma=s["gamma"])
-    if kind == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=s["min_lr"])
-    if kind == "plateau":
-        return lr_scheduler.ReduceLROnPlateau(optimizer, factor=s["factor"], patience=s["patience"], min_lr=s["min_lr"])
-    return lr_scheduler.OneCycleLR(optimizer, max_lr=s["max_lr"] or 10 * cfg["optim"]["lr"],
-                                   total_steps=epochs * steps_per_epoch)
+    """:func:`gradwise.train.config.fit_kwargs` (its ``[schedule]`` is built in the optimizer's framework)."""
+    return fit_kwargs(cfg, data, optimizer)
 
 
 def parameter_count(model: Any) -> int:
