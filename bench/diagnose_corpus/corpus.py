@@ -27,7 +27,10 @@ from gradwise.diagnose.thresholds import Thresholds  # noqa: E402
 
 OLD_SETS = {"tuning": ROOT / "tests/data/curve_runs", "heldout": ROOT / "tests/data/curve_runs_heldout",
             "final": ROOT / "tests/data/curve_runs_final", "fresh_old": ROOT / "tests/data/curve_runs_fresh"}
-CORPUS_SETS = {"dev": HERE / "dev", "fresh": HERE / "fresh"}
+CORPUS_SETS = {"dev": HERE / "dev", "fresh": HERE / "fresh", "dev2": HERE / "dev2", "fresh2": HERE / "fresh2"}
+#: the sets the method is developed on: the older sets, the first development corpus, the first fresh set
+#: (measured once with the first method, then joined development) and the second development corpus
+DEVELOPMENT_SETS = (*OLD_SETS, "dev", "fresh", "dev2")
 OVERFIT_SHOWED, NOT_OVERFIT_BROKEN = 0.05, 0.10
 
 

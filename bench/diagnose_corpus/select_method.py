@@ -2,14 +2,16 @@
 chosen scorer on all development runs and write src/gradwise/diagnose/scorer.json.
 
 Development runs: the older sets tests/data/curve_runs* (families = their data worlds) and this corpus's
-``dev`` set (families = DEV_FAMILIES of generate.py).  Scored on runs whose cause was verified.  For every
+``dev``, ``fresh`` (measured once with the first method, then joined development) and ``dev2`` sets
+(families = DEV_FAMILIES, FRESH_FAMILIES and DEV2_FAMILIES of generate.py).  Scored on runs whose cause was verified.  For every
 held-out family the scorer is fitted on all the other families' runs; the candidates are
 
 * ``rules``        - the threshold cascade alone (confidence from the scorer),
 * ``model``        - the logistic scorer's most probable verdict,
 * ``override@m``   - the cascade unless the scorer prefers another verdict by >= m probability,
 
-for several L2 strengths, with and without the cascade's verdict as an input.  The confidence calibration
+for several L2 strengths, with and without the cascade's verdict as an input, with and without the
+``EXTRA_INPUTS`` (candidate features added in the second round).  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
@@ -29,7 +31,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import OLD_SETS, Run, featurise, load_set  # noqa: E402
+from corpus import DEVELOPMENT_SETS, Run, featurise, load_set  # noqa: E402
 
 from gradwise.diagnose import scorer  # noqa: E402
 from gradwise.diagnose.thresholds import VERDICTS  # noqa: E402
@@ -55,22 +57,37 @@ INPUTS = [
     {"name": "gap", "lo": -2.0, "hi": 2.0},
     {"name": "gap_relative", "lo": -5.0, "hi": 1.0},
     {"name": "noise_ratio", "lo": 0.0, "hi": 1000.0, "log_eps": 0.1},
-    {"name": "log_epochs", "lo": 0.0, "hi": 10.0},
     {"name": "gap_log", "lo": -5.0, "hi": 15.0},
     {"name": "val_lost_share", "lo": -1.0, "hi": 5.0, "slog": True},
     {"name": "train_log_ratio", "lo": -8.0, "hi": 1.0},
 ]
+#: not an input any more: ``log_epochs`` (how long the run was).  It raised the cross-validated accuracy by 2
+#: points, but only because every family's recipes share one design (overfitting runs 60-300 epochs, others
+#: 5-60) - leaving a family out cannot reveal a cue all families share, and it read a textbook 30-epoch
+#: overfitting curve as an unrepresentative training set.  The verdict must come from the curves' shape.
+#: candidates added in the second round: kept only if cross-validation prefers them
+EXTRA_INPUTS = [
+    {"name": "val_train_progress", "lo": -2.0, "hi": 2.0},
+    {"name": "rise_over_gap", "lo": -1.0, "hi": 5.0, "slog": True},
+    {"name": "train_settle", "lo": 0.0, "hi": 1.0},
+    {"name": "gap_relative_abs", "lo": 0.0, "hi": 5.0, "log_eps": 0.02},
+]
 
 
-def raw_matrix(runs: list[Run]) -> np.ndarray:
-    return np.array([[scorer.transform(scorer.derived(r.features)[s["name"]], s) for s in INPUTS] for r in runs])
+def inputs(extra: bool) -> list[dict]:
+    return INPUTS + EXTRA_INPUTS if extra else INPUTS
 
 
-def fit_model(runs: list[Run], c: float, onehot: bool) -> dict:
+def raw_matrix(runs: list[Run], specs: list[dict]) -> np.ndarray:
+    return np.array([[scorer.transform(scorer.derived(r.features)[s["name"]], s) for s in specs] for r in runs])
+
+
+def fit_model(runs: list[Run], c: float, onehot: bool, extra: bool = False) -> dict:
     """Multinomial logistic regression (scikit-learn, development only) -> the scorer's JSON dict."""
     from sklearn.linear_model import LogisticRegression
 
-    x = raw_matrix(runs)
+    specs = inputs(extra)
+    x = raw_matrix(runs, specs)
     mean, scale = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / scale
     if onehot:
@@ -83,7 +100,7 @@ def fit_model(runs: list[Run], c: float, onehot: bool) -> dict:
     coef[lr.classes_] = lr.coef_
     icpt[lr.classes_] = lr.intercept_
     icpt[[i for i in range(len(VERDICTS)) if i not in lr.classes_]] = -30.0
-    return {"classes": list(VERDICTS), "inputs": INPUTS, "mean": mean.tolist(), "scale": scale.tolist(),
+    return {"classes": list(VERDICTS), "inputs": specs, "mean": mean.tolist(), "scale": scale.tolist(),
             "rule_onehot": onehot, "coef": coef.tolist(), "intercept": icpt.tolist(), "temperature": 1.0}
 
 
@@ -93,12 +110,12 @@ def predict(model: dict, r: Run, policy: str, margin: float) -> tuple[str, dict[
     return verdict, probs
 
 
-def lofo(runs: list[Run], c: float, onehot: bool) -> dict[str, dict]:
+def lofo(runs: list[Run], c: float, onehot: bool, extra: bool = False) -> dict[str, dict]:
     """Leave-one-family-out: for each run, the scorer fitted without its family -> its probabilities."""
     out: dict[str, dict] = {}
     for fam in sorted({r.family for r in runs}):
         train = [r for r in runs if r.family != fam and r.verified]
-        model = fit_model(train, c, onehot)
+        model = fit_model(train, c, onehot, extra)
         for r in runs:
             if r.family == fam:
                 out[r.set + "/" + r.name] = {"model": model}
@@ -154,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write src/gradwise/diagnose/scorer.json")
     ap.add_argument("--report", type=Path, default=None)
-    ap.add_argument("--only", default=None, help="evaluate only this configuration (e.g. 'override@0.35 C=0.1 onehot=True')")
+    ap.add_argument("--only", default=None, help="evaluate only this configuration (e.g. 'override@0.35 C=0.1 onehot=True extra=False')")
     args = ap.parse_args(argv)
     runs = []
-    for s in [*OLD_SETS, "dev"]:
+    for s in DEVELOPMENT_SETS:
         runs += load_set(s)
     featurise(runs)
     bad = [r for r in runs if r.error]
@@ -171,12 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     rules_res = [(r, r.reading.verdict, {}) for r in runs]
     results["rules"] = {"accuracy": accuracy(rules_res), "per_family": per_family(rules_res)}
     print(f"rules alone: {accuracy(rules_res):.3f}")
-    grid = [(c, onehot) for c in (0.1, 0.3, 1.0, 3.0) for onehot in (True, False)]
+    # (round 2: the cascade's verdict as an input won in every cell of round 1's grid, and C = 0.1 was never best)
+    grid = [(c, True, extra) for c in (0.3, 1.0, 3.0) for extra in (False, True)]
     if args.only:
         grid = [parse_key(args.only)[2:]]
-    for c, onehot in grid:
+    for c, onehot, extra in grid:
         if True:
-            models = lofo(runs, c, onehot)
+            models = lofo(runs, c, onehot, extra)
             for policy, margins in (("rules", [0.0]), ("model", [0.0]), ("override", [0.2, 0.35, 0.5, 0.7])):
                 for m in margins:
                     if args.only and f"{policy}@{m}" != args.only.split(" ")[0]:
@@ -185,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                     acc = accuracy(res)
                     fams = per_family(res)
                     macro = float(np.mean([a / b for a, b in fams.values()]))
-                    key = f"{policy}@{m} C={c} onehot={onehot}"
+                    key = f"{policy}@{m} C={c} onehot={onehot} extra={extra}"
                     results[key] = {"accuracy": acc, "macro": macro, "per_family": fams}
                     print(f"{key:40s} micro {acc:.3f} macro {macro:.3f}", flush=True)
                     if acc > best_acc + 1e-9:
@@ -198,17 +216,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def parse_key(key: str) -> tuple[str, float, float, bool]:
-    head, c, onehot = key.split(" ")
+def parse_key(key: str) -> tuple[str, float, float, bool, bool]:
+    head, c, onehot, extra = key.split(" ")
     policy, margin = head.split("@")
-    return policy, float(margin), float(c.split("=")[1]), onehot.split("=")[1] == "True"
+    return policy, float(margin), float(c.split("=")[1]), onehot.split("=")[1] == "True", extra.split("=")[1] == "True"
 
 
 def write_scorer(runs: list[Run], key: str, results: dict) -> None:
     """Calibrate the chosen configuration on its cross-validated predictions, fit it on every verified
     development run and write scorer.json (with the cross-validated figures it was chosen by)."""
-    policy, margin, c, onehot = parse_key(key)
-    models = lofo(runs, c, onehot)
+    policy, margin, c, onehot, extra = parse_key(key)
+    models = lofo(runs, c, onehot, extra)
     res = evaluate(runs, models, policy, margin)
     cal = fit_calibration(res)
     rel = reliability(res, cal)
@@ -222,12 +240,13 @@ def write_scorer(runs: list[Run], key: str, results: dict) -> None:
         if r.verified:
             rule_conf[r.reading.rule][0] += r.reading.verdict == r.label
             rule_conf[r.reading.rule][1] += 1
-    final = fit_model([r for r in runs if r.verified], c, onehot)
+    final = fit_model([r for r in runs if r.verified], c, onehot, extra)
     final.update({
         "policy": policy, "override_margin": margin, "calibration": cal, "alternative_min": alt_min,
         "rule_confidence": {k: round(a / b, 3) for k, (a, b) in sorted(rule_conf.items())},
         "fitted_on": {"runs": sum(r.verified for r in runs), "families": sorted({r.family for r in runs}),
-                      "sets": sorted({r.set for r in runs}), "C": c, "rule_onehot": onehot},
+                      "sets": sorted({r.set for r in runs}), "C": c, "rule_onehot": onehot,
+                      "extra_inputs": extra},
         "cross_validation": {"method": "leave one generating family out", "chosen": key,
                              "accuracy": round(accuracy(res), 4), "rules_alone": round(results["rules"]["accuracy"], 4),
                              "per_family": {k: list(v) for k, v in per_family(res).items()},

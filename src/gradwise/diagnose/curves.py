@@ -24,7 +24,7 @@ trend bottoms out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from gradwise.diagnose.features import Features, measure
-from gradwise.diagnose.history_io import LossHistory, history_from_object
-from gradwise.diagnose.rules import Reading, apply_rules, explain
+from gradwise.diagnose.history_io import LossHistory, history_from_object, recorded_regularization
+from gradwise.diagnose.rules import ADVICE, Evidence, Reading, apply_rules, explain
 from gradwise.diagnose.scorer import decide
 from gradwise.diagnose.smoothing import cv_smooth, local_linear, running_median, smooth, theil_sen  # noqa: F401
 from gradwise.diagnose.thresholds import VERDICTS, Thresholds, Verdict, as_thresholds
@@ -103,13 +103,18 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-def curves(history_or_path: Any, *, thresholds: Thresholds | Mapping[str, float] | None = None) -> Diagnosis:
+def curves(history_or_path: Any, *, thresholds: Thresholds | Mapping[str, float] | None = None,
+           regularized: Sequence[str] = ()) -> Diagnosis:
     """Diagnose a training run from its per-epoch training and validation losses.
 
     ``history_or_path`` is a path understood by :func:`~gradwise.diagnose.read_history`, a dict of
     per-epoch lists (``{"loss": [...], "val_loss": [...], "epoch": [...]}``), a list of per-epoch records, or
     any object with a ``records`` list (gradwise's ``History``).  ``thresholds`` overrides
-    :class:`Thresholds` (an instance, or a dict of field names to values).
+    :class:`Thresholds` (an instance, or a dict of field names to values).  ``regularized`` names what made the
+    run's training loss harder than its validation loss (``["dropout 0.5", "augmentation (RandomCrop)"]``, as
+    ``fit`` and the babysitter find them): validation below training is then expected and is not read as an
+    unrepresentative validation set (the reading says so and names that verdict as the alternative).  For a
+    gradwise run directory (or a history file in one) it is read from the babysitter's ``babysit.json``.
 
     Raises ``ValueError`` (naming the source) for histories that are too short, contain NaN/inf or
     negative losses, or lack the validation loss a verdict would need: a history without validation
@@ -119,15 +124,27 @@ def curves(history_or_path: Any, *, thresholds: Thresholds | Mapping[str, float]
     h = history_from_object(history_or_path, source=_describe(history_or_path))
     check(h, th)
     f = measure(h, th)
-    return diagnose_features(h, f, th)
+    if not regularized and isinstance(history_or_path, (str, Path)):
+        regularized = recorded_regularization(history_or_path)
+    return diagnose_features(h, f, th, regularized)
 
 
-def diagnose_features(h: LossHistory, f: Features, th: Thresholds) -> Diagnosis:
+def diagnose_features(h: LossHistory, f: Features, th: Thresholds, regularized: Sequence[str] = ()) -> Diagnosis:
     """The verdict, confidence and words for measured features (shared by :func:`curves` and the live diagnosis)."""
     reading = apply_rules(h, f, th)
-    verdict, confidence, alternative, probs = decide(f, reading, policy=None if th == Thresholds() else "rules")
+    policy = None if th == Thresholds() else "rules"
+    verdict, confidence, alternative, probs = decide(f, reading, policy=policy)
     if verdict != reading.verdict:
         reading = explain(verdict, h, f, th, rules_said=reading)
+    if regularized and verdict == "unrepresentative_validation" and f.val_below_fraction >= 0.5 and f.val_below_margin > 0:
+        # the picture is validation below training, and the run's own regularisation explains it: read the rest
+        reading = apply_rules(h, f, th, below_expected=True)
+        verdict, confidence, _, probs = decide(f, reading, policy=policy, exclude="unrepresentative_validation")
+        if verdict != reading.verdict:
+            reading = explain(verdict, h, f, th, rules_said=reading)
+        note = Evidence(h, f, th).below_expected(" and ".join(regularized))
+        reading = Reading(verdict, reading.rule, [note, *reading.evidence], [*reading.advice, *ADVICE["below_expected"]])
+        alternative = "unrepresentative_validation"
     best = h["epoch"][f.best_index] if f.has_validation else None
     stop = h["epoch"][f.val_best_index] if f.has_validation else None
     return Diagnosis(verdict, best, list(reading.evidence), list(reading.advice), f.as_dict(), h.source,  # type: ignore[arg-type]

@@ -72,6 +72,9 @@ class Features:
     gap_log: float = NAN          # log(validation end / training end): memorisation drives it far above 0
     val_lost_share: float = NAN   # (end - trend minimum) / (start - trend minimum): share of its improvement given back
     train_log_ratio: float = NAN  # log10(lowest raw training loss / training start): how close to zero training got
+    val_train_progress: float = NAN  # validation's improvement / training's: far below 1 when training teaches little
+    rise_over_gap: float = NAN    # (end - trend minimum) / |validation - training at the end|
+    train_settle: float = NAN     # share of the run before the smoothed training loss came within 10 % of its fall
 
     def as_dict(self) -> dict[str, Any]:
         """Every field as plain Python numbers (the ``scores`` of a diagnosis)."""
@@ -181,5 +184,18 @@ def measure(history: LossHistory, th: Thresholds | None = None) -> Features:
         gap_log=math.log(max(v_end, 1e-12) / max(t_end, 1e-12)),
         val_lost_share=(v_end - v_best) / max(v_start - v_best, 1e-12 * span),
         train_log_ratio=math.log10(max(float(t.min()), 1e-12) / max(t_start, 1e-12)),
+        val_train_progress=(v_start - v_end) / max(v_start, 1e-12) / max((t_start - t_end) / max(t_start, 1e-12), 0.05),
+        rise_over_gap=(v_end - v_best) / max(abs(v_end - t_end), 1e-3 * span),
+        train_settle=_settle(t_s, t_start, t_end),
     )
     return Features(**base)
+
+
+def _settle(curve_s: np.ndarray, start: float, end: float) -> float:
+    """Share of the run before the smoothed curve first came within 10 % of its whole fall of the end level."""
+    fall = start - end
+    if fall <= 0:
+        return 0.0
+    reached = np.flatnonzero(curve_s <= end + 0.1 * fall)
+    return float(reached[0]) / max(len(curve_s) - 1, 1) if len(reached) else 1.0
+

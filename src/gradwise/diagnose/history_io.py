@@ -134,6 +134,18 @@ def read_history(path: str | Path) -> LossHistory:
         ".jsonl (gradwise), .json (Keras History.history) file, a TensorBoard event file, or a log directory")
 
 
+def recorded_regularization(path: str | Path) -> list[str]:
+    """What gradwise's babysitter recorded as making the run's training loss harder than its validation loss
+    (``babysit.json``'s ``context.regularization`` beside the history: ``["dropout 0.5", ...]``); [] if none."""
+    p = Path(path)
+    f = (p if p.is_dir() else p.parent) / "babysit.json"
+    try:
+        found = json.loads(f.read_text())["context"]["regularization"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [str(x) for x in found] if isinstance(found, list) else []
+
+
 def history_from_object(obj: Any, source: str = "history") -> LossHistory:
     """Turn an in-memory history into a :class:`LossHistory`.
 

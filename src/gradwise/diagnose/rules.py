@@ -4,7 +4,8 @@ The first rule that fires gives the reading (thresholds in :class:`~gradwise.dia
 
 1. validation below training in >= ``val_below_fraction`` of the epochs, by
    >= ``val_below_margin`` of the training loss and ``val_below_range`` of
-   the loss range                                                               -> unrepresentative_validation
+   the loss range (or in >= ``val_below_clear_fraction`` of them by
+   >= ``val_below_clear_margin`` of the training loss)                          -> unrepresentative_validation
 2. training loss improved by less than ``flat_improvement`` of its start      -> underfit (flat / noisy)
    or jumps around its trend by >= ``erratic_training`` of the loss range while
    improving by less than ``erratic_improvement``                               -> underfit (erratic, lr)
@@ -61,6 +62,14 @@ def validation_rises(f: Features, th: Thresholds) -> bool:
             and f.val_rise >= th.overfit_rise_relative)
 
 
+def validation_below(f: Features, th: Thresholds) -> bool:
+    """Does the validation loss lie clearly below the training loss nearly throughout (rule 1)?"""
+    visible = (f.val_below_fraction >= th.val_below_fraction and f.val_below_margin >= th.val_below_margin
+               and f.val_below_range >= th.val_below_range)
+    clear = f.val_below_fraction >= th.val_below_clear_fraction and f.val_below_margin >= th.val_below_clear_margin
+    return visible or clear
+
+
 ADVICE = {
     "unrepresentative_validation_below": [
         "The validation set seems easier than the training set: check how it was split (leakage, duplicates, "
@@ -95,6 +104,10 @@ ADVICE = {
         "conditions; shuffle before splitting, stratify by class).",
         "Meanwhile regularize (weight decay, dropout) and augment the training data to narrow the gap.",
     ],
+    "below_expected": [
+        "To compare like with like, measure the training loss in eval mode (dropout and augmentation off) after an "
+        "epoch; if validation still lies clearly below it, check how the validation set was split.",
+    ],
     "underfit_still_falling": [
         "Train for more epochs: both losses are still falling at the end (or raise the learning rate / use a "
         "faster solver).",
@@ -115,12 +128,14 @@ def good_fit_advice(best: Any) -> list[str]:
             "Further gains need a better model or more data rather than more epochs."]
 
 
-def apply_rules(h: LossHistory, f: Features, th: Thresholds) -> Reading:
-    """Run the cascade on the measured features (``h`` only supplies epoch numbers and raw values to quote)."""
+def apply_rules(h: LossHistory, f: Features, th: Thresholds, below_expected: bool = False) -> Reading:
+    """Run the cascade on the measured features (``h`` only supplies epoch numbers and raw values to quote).
+
+    ``below_expected``: the run is known to train with dropout or augmentation, which make the training loss
+    harder than the validation loss - validation below training is then expected, and rule 1 is skipped."""
     ev = Evidence(h, f, th)
     best = ev.best
-    if f.has_validation and (f.val_below_fraction >= th.val_below_fraction and f.val_below_margin >= th.val_below_margin
-                             and f.val_below_range >= th.val_below_range):
+    if f.has_validation and validation_below(f, th) and not below_expected:
         return Reading("unrepresentative_validation", "1", [ev.val_below()], ADVICE["unrepresentative_validation_below"])
     if f.train_improvement < th.flat_improvement:
         return Reading("underfit", "2", [ev.train_flat()] + ev.validation_summary(), ADVICE["underfit_flat"])
@@ -242,6 +257,13 @@ class Evidence:
                 f"first tenth), typically by {f.val_below_margin:.0%} of the training loss "
                 f"({f.val_below_range:.0%} of the loss range; at the end {_n(f.val_last_raw)} against "
                 f"{_n(f.train_last_raw)}, epoch {self.last}): the validation set looks easier")
+
+    def below_expected(self, regularized: str) -> str:
+        f = self.f
+        return (f"validation loss was below training loss in {f.val_below_fraction:.0%} of the epochs (typically by "
+                f"{f.val_below_margin:.0%} of the training loss), as expected with the run's {regularized}: the "
+                "training loss is measured with it on, the validation loss without - so it is not read as an "
+                "unrepresentative validation set")
 
     def gap(self) -> str:
         f = self.f

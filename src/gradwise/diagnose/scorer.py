@@ -56,9 +56,11 @@ def transform(value: float, spec: dict[str, Any]) -> float:
 
 
 def derived(f: Features) -> dict[str, float]:
-    """Features plus the few ratios the scorer uses (``noise_ratio``: validation over training noise)."""
+    """Features plus the few ratios the scorer uses (``noise_ratio``: validation over training noise,
+    ``gap_relative_abs``: how far apart the curves end, either way)."""
     d = f.as_dict()
     d["noise_ratio"] = (f.val_noise / max(f.train_noise, 1e-12)) if f.has_validation else 0.0
+    d["gap_relative_abs"] = abs(f.gap_relative) if f.has_validation else 0.0
     d["log_epochs"] = math.log(max(f.epochs, 1))
     return d
 
@@ -88,11 +90,13 @@ def calibrate(p: float, cal: dict[str, float]) -> float:
     return 1 / (1 + math.exp(-z))
 
 
-def decide(f: Features, reading: Any, model: dict[str, Any] | None = None,
-           policy: str | None = None) -> tuple[str, float, str | None, dict[str, float]]:
+def decide(f: Features, reading: Any, model: dict[str, Any] | None = None, policy: str | None = None,
+           exclude: str | None = None) -> tuple[str, float, str | None, dict[str, float]]:
     """(verdict, confidence, alternative, probabilities) for the measured features and the cascade's reading;
     ``policy`` overrides the file's (``"rules"`` when the caller changed the thresholds: the scorer was fitted on
-    the default cascade, so with other thresholds the rules decide and the scorer only gives the confidence)."""
+    the default cascade, so with other thresholds the rules decide and the scorer only gives the confidence);
+    ``exclude`` is a verdict ruled out by what the caller knows about the run (the others' probabilities are
+    renormalised)."""
     model = model if model is not None else load()
     if model is None or not f.has_validation:
         # without a validation curve only underfitting is read (rules 2, 2b, 6t): the rule's cross-validated share
@@ -100,6 +104,9 @@ def decide(f: Features, reading: Any, model: dict[str, Any] | None = None,
         table = (model or {}).get("rule_confidence", {})
         return reading.verdict, float(table.get(reading.rule, table.get(reading.rule.rstrip("t"), 0.5))), None, {}
     probs = probabilities(f, reading.verdict, model)
+    if exclude in probs and probs[exclude] < 1:
+        rest = 1 - probs[exclude]
+        probs = {v: (0.0 if v == exclude else p / rest) for v, p in probs.items()}
     policy = policy or model.get("policy", "rules")
     verdict = reading.verdict
     top = max(probs, key=probs.get)

@@ -80,6 +80,7 @@ class RunFiles:
 def load_run(run_dir: str | Path) -> RunFiles:
     """Read every file :func:`render` can use from ``run_dir``."""
     from gradwise.diagnose import curves, read_history
+    from gradwise.diagnose.history_io import recorded_regularization
 
     d = Path(run_dir)
     if not d.is_dir():
@@ -92,13 +93,13 @@ def load_run(run_dir: str | Path) -> RunFiles:
         run.epoch_lr = _column(source, "lr") if source != d else None
     except (ValueError, FileNotFoundError) as err:
         run.notes["history"] = f"no learning curves: {err}"
+    run.stats = _json(d / "babysit.json")
     if run.history is not None:
         try:
-            run.diagnosis = curves(run.history)
+            run.diagnosis = curves(run.history, regularized=recorded_regularization(d))
         except (ValueError, TypeError) as err:
             run.notes["diagnosis"] = str(err)
     run.summary = _json(d / "run.json")
-    run.stats = _json(d / "babysit.json")
     run.checks = _json(d / "checks.json")
     if run.checks is None and (d / "checks.jsonl").is_file():
         run.checks = [json.loads(line) for line in (d / "checks.jsonl").read_text().splitlines() if line.strip()]

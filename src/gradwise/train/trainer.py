@@ -487,12 +487,14 @@ class Trainer:
             return
         try:
             from gradwise.diagnose import Thresholds, curves
+            from gradwise.train.babysit.validation_checks import regularization
 
             needed = Thresholds().min_epochs
             if len(h.records) < needed:
                 h.diagnosis_note = f"no diagnosis: {len(h.records)} epoch(s) recorded, at least {needed} are needed"
                 return
-            h.diagnosis = curves(h)
+            # dropout / augmentation make validation below training expected: the reading takes that into account
+            h.diagnosis = curves(h, regularized=regularization(self.model, self.train_loader))
         except Exception as err:   # the diagnosis is advice; it must never cost the user the trained model
             h.diagnosis_note = f"no diagnosis: {err}"
 
