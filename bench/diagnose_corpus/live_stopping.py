@@ -25,7 +25,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import OLD_SETS, featurise, load_set, mean3  # noqa: E402
+from corpus import DEVELOPMENT_SETS, featurise, load_set, mean3  # noqa: E402
 
 from gradwise.diagnose import LiveDiagnosis  # noqa: E402
 
@@ -62,7 +62,7 @@ def _best(live: LiveDiagnosis):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sets", default="dev," + ",".join(OLD_SETS))
+    ap.add_argument("--sets", default=",".join(DEVELOPMENT_SETS))
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--min-confidence", type=float, default=None)
     ap.add_argument("--min-after", type=int, default=None)
