@@ -685,6 +685,23 @@ def test_should_stop_never_later_than_patience_and_restores_the_best_epoch() -> 
         assert restore == h["epoch"][int(np.argmin(v[: stopped + 1]))]
 
 
+def test_should_stop_waits_out_an_early_bump_that_never_fell_first() -> None:
+    """A validation loss that rises for the first epochs while training barely moves (tests/data/curve_runs_final/
+    var_overfit_0: the diagnosis of the first 6 epochs reads overfit with confidence 0.92) has not overfitted:
+    it never fell.  Stopping there restored epoch 0, 163 % worse on the true test loss than patience's choice."""
+    from gradwise.diagnose import Diagnosis, diagnose_so_far, should_stop
+
+    train = [2.295, 2.252, 2.211, 2.17, 2.151, 2.105, 2.056]
+    val = [2.298, 2.313, 2.334, 2.365, 2.39, 2.333, 2.278]
+    recs = [{"epoch": e, "loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(train, val))]
+    sure = Diagnosis("overfit", 0, [], [], confidence=0.99)
+    assert not should_stop(sure, recs)[0]                      # the kept epoch would be the first
+    for i in range(5, len(recs) + 1):
+        assert not should_stop(diagnose_so_far(recs[:i]), recs[:i])[0], i
+    fell = [dict(r, val_loss=v) for r, v in zip(recs, [2.3, 2.2, 2.1, 2.2, 2.3, 2.4, 2.5])]
+    assert should_stop(Diagnosis("overfit", 2, [], [], confidence=0.99), fell)[0]
+
+
 def test_should_stop_does_not_stop_a_good_fit_early() -> None:
     from gradwise.diagnose import diagnose_so_far, should_stop
 

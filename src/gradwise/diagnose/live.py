@@ -57,8 +57,12 @@ def should_stop(diagnosis: Diagnosis | None, records: Any, *, patience: int = PA
     lowest = int(np.argmin(values))           # first epoch of the lowest raw value: what patience counts from
     since = len(values) - 1 - lowest
     if diagnosis is not None and diagnosis.verdict == "overfit" and diagnosis.confidence >= min_confidence:
-        after = len(values) - 1 - epochs.index(restore) if restore in epochs else 0
-        if after >= min_epochs_after_best:
+        at = epochs.index(restore) if restore in epochs else 0
+        after = len(values) - 1 - at
+        # overfitting is a validation loss that fell and then rose: one that only rose from the first epoch
+        # (an early bump, common while a model warms up) is left to the patience rule
+        fell_first = at > 0 and values[at] < values[0]
+        if after >= min_epochs_after_best and fell_first:
             return True, (f"the diagnosis reads overfit (confidence {diagnosis.confidence:.2f}): {monitor} has risen "
                           f"since epoch {restore}, whose weights are restored"), restore
     if since >= patience:
