@@ -498,6 +498,20 @@ def test_mixed_dtype_gradients_keep_each_input_dtype():
     np.testing.assert_allclose(a.grad.numpy(), 2.0)
 
 
+@pytest.mark.parametrize("op", ["matmul", "mm", "bmm", "vector"])
+def test_matmul_refuses_mixed_dtypes_as_torch_does(op):
+    """PyTorch refuses float32 @ float64 (no promotion for matrix products); so does gradwise, naming both."""
+    def run(lib):
+        a, b = lib.ones(2, 3), lib.ones(3, 2, dtype=lib.float64)
+        return {"matmul": lambda: a @ b, "mm": lambda: a.mm(b), "bmm": lambda: lib.bmm(a[None], b[None]),
+                "vector": lambda: lib.matmul(a[0], b)}[op]()
+
+    with pytest.raises(RuntimeError):
+        run(torch)
+    with pytest.raises(RuntimeError, match=r"same dtype, but got: float != double \(shapes"):
+        run(gw)
+
+
 def test_float32_stays_float32_through_ops():
     x = gw.randn(4, 3, requires_grad=True)
     w = gw.randn(3, 2, requires_grad=True)

@@ -22,6 +22,7 @@ from gradwise.ops import loss as L
 from gradwise.ops import normalization as N
 from gradwise.ops import pad as PAD
 from gradwise.ops import pool as P
+from gradwise.tensor.dtypes import c_type_name, scalar_type_name
 from gradwise.tensor.tensor import Tensor, _float, as_tensor
 
 IntPair = Union[int, Tuple[int, int]]  # a size: one int for both dims, or (height, width)
@@ -137,17 +138,12 @@ def _dtype_hint(what: str, t: Tensor, weight: Tensor) -> str:
 
 
 # PyTorch's names for dtypes in its error messages: ScalarType names and C type names.
-_TYPE_NAMES = {"float64": ("Double", "double"), "float32": ("Float", "float"), "float16": ("Half", "c10::Half"),
-               "int64": ("Long", "long int"), "int32": ("Int", "int"), "int16": ("Short", "short int"),
-               "int8": ("Char", "signed char"), "uint8": ("Byte", "unsigned char"), "bool": ("Bool", "bool")}
-
-
 def _type_name(t: Tensor) -> str:
-    return _TYPE_NAMES.get(str(t.dtype), (str(t.dtype),))[0]
+    return scalar_type_name(t.dtype)
 
 
 def _c_type_name(t: Tensor) -> str:
-    return _TYPE_NAMES.get(str(t.dtype), (None, str(t.dtype)))[1]
+    return c_type_name(t.dtype)
 
 
 def _pair(value, name: str, op: str) -> tuple[int, int]:

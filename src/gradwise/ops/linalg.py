@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from gradwise.tensor.dtypes import c_type_name
 from gradwise.tensor.function import Function
 
 
 def _check_matmul(a: np.ndarray, b: np.ndarray, op: str) -> None:
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(f"{op}: both arguments need at least 1 dimension, got shapes {a.shape} and {b.shape}")
+    if a.dtype != b.dtype:   # PyTorch refuses to promote here; a silent float64 product would double the cost
+        raise RuntimeError(f"{op}: expected m1 and m2 to have the same dtype, but got: {c_type_name(a.dtype)} != "
+                           f"{c_type_name(b.dtype)} (shapes {a.shape} and {b.shape}; call .float() or .double() on "
+                           "one of them)")
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:

@@ -47,3 +47,19 @@ def to_dtype(dtype) -> np.dtype:
 
 def is_floating(dtype: np.dtype) -> bool:
     return dtype.kind == "f"
+
+
+#: numpy dtype name -> (PyTorch's scalar type name, its C++ name), as PyTorch's dtype errors spell them
+TYPE_NAMES = {"float64": ("Double", "double"), "float32": ("Float", "float"), "float16": ("Half", "c10::Half"),
+              "int64": ("Long", "long int"), "int32": ("Int", "int"), "int16": ("Short", "short int"),
+              "int8": ("Char", "signed char"), "uint8": ("Byte", "unsigned char"), "bool": ("Bool", "bool")}
+
+
+def scalar_type_name(dtype) -> str:
+    """``Float`` for float32, ``Double`` for float64 ...: the name PyTorch's messages use."""
+    return TYPE_NAMES.get(str(np.dtype(dtype)), (str(dtype),))[0]
+
+
+def c_type_name(dtype) -> str:
+    """``float`` for float32, ``double`` for float64 ...: the C++ name some PyTorch messages use."""
+    return TYPE_NAMES.get(str(np.dtype(dtype)), (None, str(dtype)))[1]
