@@ -151,6 +151,24 @@ def test_resume_keeps_the_babysitter_state(digits, tmp_path):
     assert stats["activations"]["steps"][0] == 0 and stats["activations"]["steps"][-1] > 90   # one series
 
 
+def test_resume_continues_the_sharpness_series(digits, tmp_path):
+    """The curvature check's sharpness estimates go on after a resume (a fresh probe of as many training
+    samples), and resuming with them gives the same training as one uninterrupted run."""
+    def run(log_dir, epochs, **kw):
+        return train(mlp(), digits["standard"], optimizer=("sgd", {"lr": 0.05}), epochs=epochs, log_dir=log_dir,
+                     callbacks=[Babysitter({"curvature_budget": 0.5})], **kw)
+
+    run(tmp_path, 2)
+    first = json.loads((tmp_path / "babysit.json").read_text())["curvature"]
+    assert first["steps"] and max(first["epochs"]) <= 2
+    resumed = run(tmp_path, 6, resume=tmp_path / "checkpoints" / "last.npz")
+    series = json.loads((tmp_path / "babysit.json").read_text())["curvature"]
+    assert series["steps"][: len(first["steps"])] == first["steps"]              # one series, continued ...
+    assert max(series["epochs"]) > 2 and all(v > 0 for v in series["sharpness"])  # ... after the resume
+    straight = run(tmp_path / "straight", 6)
+    assert resumed["loss"] == straight["loss"] and resumed["val_loss"] == straight["val_loss"]
+
+
 @pytest.mark.filterwarnings("default:babysitter:RuntimeWarning")
 def test_an_internal_error_never_stops_training(digits, monkeypatch):
     import gradwise.train.babysit.babysitter as module

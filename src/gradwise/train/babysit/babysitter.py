@@ -277,7 +277,7 @@ class Babysitter(Callback):
         self.stats["labels"] = {name: self._labels.get(name, "") for name, _ in self._weights}
         self._floors = _weight_floors(self._weights, engine)
         if resumed:
-            self._prepare_curvature(trainer, None)
+            self._resume_curvature(trainer)
             self._add_validation_hook(trainer)
             return
         if self.pre_training:
@@ -384,10 +384,8 @@ class Babysitter(Callback):
         return check_frozen_layers(layers, self._labels)
 
     # ================================================================== curvature
-    def _prepare_curvature(self, trainer: "Trainer", probe: tuple[tuple, Any] | None) -> None:
+    def _prepare_curvature(self, trainer: "Trainer", probe: tuple[tuple, Any]) -> None:
         """Keep the probe samples and the trained parameters for the sharpness estimates (or record why not)."""
-        if probe is None:
-            return   # resumed: the estimates go on only in a run that made them from the start
         why = None
         if trainer.optimizer is None or trainer.loss_fn is None:
             why = "no optimizer or loss function"
@@ -405,6 +403,20 @@ class Babysitter(Callback):
                                  engine.as_input(np.ascontiguousarray(probe[1])))
         self._curvature_params = params
         self.stats["curvature"].update(samples=int(len(probe[1])), solver=type(trainer.optimizer).__name__)
+
+    @_guarded
+    def _resume_curvature(self, trainer: "Trainer") -> None:
+        """A resumed run goes on with the sharpness series its first part began: a fresh probe of as many
+        training samples (drawn with every random stream restored, so the run is unchanged) - the estimate
+        is of the same loss surface at the current weights; its first power iteration starts cold."""
+        c = self.stats["curvature"]
+        if not c.get("steps") or not c.get("samples") or trainer.optimizer is None or trainer.loss_fn is None:
+            return
+        n = int(c["samples"])
+        with trainer.preserve_state(model=False, optimizer=False):
+            xs, ys = collect_samples(trainer.train_loader, trainer.split_batch, n, trainer.engine)
+        if len(ys):
+            self._prepare_curvature(trainer, (tuple(x[:n] for x in xs), ys[:n]))
 
     @_guarded
     def _measure_curvature(self, trainer: "Trainer", step: int, allowed: float | None = None) -> None:
