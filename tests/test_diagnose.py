@@ -941,3 +941,15 @@ def test_run_directory_diagnosis_reads_the_recorded_regularisation(tmp_path) -> 
         assert d.verdict == "good_fit" and "dropout 0.5" in d.evidence[0]
     (run / "babysit.json").write_text("{not json")
     assert recorded_regularization(run) == []
+
+
+def test_the_same_shape_gets_the_same_verdict_at_any_length() -> None:
+    """bench/diagnose_corpus/textbook.py draws the lecture's pictures at 15-250 epochs with the time scale
+    proportional to the length: the shipped method must read them at least as well as the rules alone do
+    (round 3's selection guard), and every overfitting and good-fit curve right at every length."""
+    sys.path.insert(0, str(CORPUS))
+    from textbook import CASES, suite
+
+    wrong = [(case, n, seed, curves(h).verdict) for case, n, seed, want, h in suite() if curves(h).verdict != want]
+    assert len(wrong) <= 0.04 * len(CASES) * 40, wrong
+    assert not [w for w in wrong if w[0] in ("overfit", "good_fit")], wrong

@@ -68,9 +68,12 @@ FRESH_FAMILIES = ("hastie_mlp", "shapes_cnn", "wave_conv1d", "swissroll_reg")
 #: development families, and four new fresh families made only after the revised method was frozen
 DEV2_FAMILIES = ("friedman1_reg", "blobs8_mlp", "scurve_reg", "parity_mlp", "bars_cnn", "pulses_conv1d")
 FRESH2_FAMILIES = ("sparse_reg", "manyclass_mlp", "rings_cnn", "events_conv1d")
-ALL_FAMILIES = DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES
-SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES}
-SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000}
+#: third round: the second fresh set joins development; four new fresh families made after round 3 was frozen
+FRESH3_FAMILIES = ("hypersphere_reg", "gaussmix_cls", "count_cnn", "chirp_conv1d")
+ALL_FAMILIES = DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES
+SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
+                "fresh3": FRESH3_FAMILIES}
+SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -183,9 +186,18 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         x, y = skd.make_classification(n, n_features=24, n_informative=12, n_redundant=6, n_classes=10,
                                        n_clusters_per_class=1, class_sep=1.5, flip_y=0.03, random_state=seed)
         return Data(_standardise(x), y.astype(np.int64), True, 10, (24,))
-    if family in ("bars_cnn", "rings_cnn"):
+    if family == "hypersphere_reg":   # the distance of a noisy 6-D point from the origin, plus noise
+        r = np.random.default_rng(seed)
+        x = r.standard_normal((n, 6))
+        y = np.linalg.norm(x, axis=1) + 0.3 * r.standard_normal(n)
+        return Data(x.astype(np.float32), ((y - 2.4) / 0.7)[:, None].astype(np.float32), False, 1, (6,))
+    if family == "gaussmix_cls":
+        x, y = skd.make_classification(n, n_features=40, n_informative=10, n_redundant=10, n_classes=6,
+                                       n_clusters_per_class=2, class_sep=0.9, flip_y=0.02, random_state=seed)
+        return Data(_standardise(x), y.astype(np.int64), True, 6, (40,))
+    if family in ("bars_cnn", "rings_cnn", "count_cnn"):
         return _images(family, np.random.default_rng(seed), n)
-    if family in ("pulses_conv1d", "events_conv1d"):
+    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -193,9 +205,14 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
 def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
-    cls = r.integers(0, 4, n)
+    cls = r.integers(0, 3 if family == "count_cnn" else 4, n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "count_cnn":     # one, two or three bright 2x2 dots at random places
+            for _ in range(c + 1):
+                a, b = r.integers(0, 9, 2)
+                imgs[i, a:a + 2, b:b + 2] = 1
+            continue
         cy, cx = r.uniform(3, 7, 2)
         if family == "bars_cnn":
             ang = c * np.pi / 4 + r.normal(0, 0.15)
@@ -206,7 +223,7 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
             size = r.uniform(2.0, 3.5)
             imgs[i] = [(np.abs(rad - size) < 0.7), rad < size, rad < 1.0, np.zeros_like(rad, bool)][c]
     imgs += 0.45 * r.standard_normal(imgs.shape).astype(np.float32)
-    return Data(imgs.reshape(n, -1), cls.astype(np.int64), True, 4, (1, 10, 10))
+    return Data(imgs.reshape(n, -1), cls.astype(np.int64), True, int(cls.max()) + 1, (1, 10, 10))
 
 
 def _signals(family: str, r: np.random.Generator, n: int) -> Data:
@@ -217,7 +234,11 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
-        if family == "pulses_conv1d":
+        if family == "chirp_conv1d":  # rising, falling or steady frequency
+            f0 = r.uniform(0.08, 0.14)
+            f = [f0 + 0.004 * t, f0 + 0.16 - 0.004 * t, np.full(40, f0 + 0.08)][c]
+            sig[i] = h * np.sin(2 * np.pi * np.cumsum(f) + r.uniform(0, 2 * np.pi))
+        elif family == "pulses_conv1d":
             sig[i] = h * [np.exp(-0.5 * ((t - a) / 1.5) ** 2),
                           np.exp(-0.5 * ((t - a) / 1.5) ** 2) + np.exp(-0.5 * ((t - a - 6) / 1.5) ** 2),
                           (t >= a).astype(float)][c]

@@ -2,16 +2,19 @@
 chosen scorer on all development runs and write src/gradwise/diagnose/scorer.json.
 
 Development runs: the older sets tests/data/curve_runs* (families = their data worlds) and this corpus's
-``dev``, ``fresh`` (measured once with the first method, then joined development) and ``dev2`` sets
-(families = DEV_FAMILIES, FRESH_FAMILIES and DEV2_FAMILIES of generate.py).  Scored on runs whose cause was verified.  For every
-held-out family the scorer is fitted on all the other families' runs; the candidates are
+``dev``, ``fresh`` and ``fresh2`` (each measured once with the method of its round, then joined development)
+and ``dev2`` sets (corpus.DEVELOPMENT_SETS).  Scored on runs whose cause was verified.  For every held-out
+family the scorer is fitted on all the other families' runs; the candidates are
 
 * ``rules``        - the threshold cascade alone (confidence from the scorer),
 * ``model``        - the logistic scorer's most probable verdict,
 * ``override@m``   - the cascade unless the scorer prefers another verdict by >= m probability,
 
-for several L2 strengths, with and without the cascade's verdict as an input, with and without the
-``EXTRA_INPUTS`` (candidate features added in the second round).  The confidence calibration
+for several L2 strengths and input sets (``base``; ``extra``: the ``EXTRA_INPUTS`` added in round 2;
+``length``: the run's length, ``log_epochs``).  The choice (round 3): the highest cross-validated accuracy among
+the candidates that read the textbook suite (textbook.py: the lecture's pictures at 15-250 epochs) at least as
+well as the rules alone - a method that reads the same shape differently by the run's length has learned how
+the corpus was made, which leaving a family out cannot reveal.  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
@@ -34,7 +37,9 @@ sys.path.insert(0, str(HERE))
 from corpus import DEVELOPMENT_SETS, Run, featurise, load_set  # noqa: E402
 
 from gradwise.diagnose import scorer  # noqa: E402
-from gradwise.diagnose.thresholds import VERDICTS  # noqa: E402
+from gradwise.diagnose.features import measure  # noqa: E402
+from gradwise.diagnose.rules import apply_rules  # noqa: E402
+from gradwise.diagnose.thresholds import VERDICTS, Thresholds  # noqa: E402
 
 INPUTS = [
     {"name": "train_improvement", "lo": -1.0, "hi": 1.0},
@@ -74,19 +79,25 @@ EXTRA_INPUTS = [
 ]
 
 
-def inputs(extra: bool) -> list[dict]:
-    return INPUTS + EXTRA_INPUTS if extra else INPUTS
+#: the run's length: a candidate again in round 3, admitted only through the textbook guard
+LENGTH_INPUT = {"name": "log_epochs", "lo": 0.0, "hi": 10.0}
+INPUT_SETS = ("base", "extra", "length", "extra+length")
+
+
+def inputs(which: str) -> list[dict]:
+    """The scorer's inputs for an input-set name of ``INPUT_SETS``."""
+    return INPUTS + (EXTRA_INPUTS if "extra" in which else []) + ([LENGTH_INPUT] if "length" in which else [])
 
 
 def raw_matrix(runs: list[Run], specs: list[dict]) -> np.ndarray:
     return np.array([[scorer.transform(scorer.derived(r.features)[s["name"]], s) for s in specs] for r in runs])
 
 
-def fit_model(runs: list[Run], c: float, onehot: bool, extra: bool = False) -> dict:
+def fit_model(runs: list[Run], c: float, onehot: bool, which: str = "base") -> dict:
     """Multinomial logistic regression (scikit-learn, development only) -> the scorer's JSON dict."""
     from sklearn.linear_model import LogisticRegression
 
-    specs = inputs(extra)
+    specs = inputs(which)
     x = raw_matrix(runs, specs)
     mean, scale = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / scale
@@ -110,12 +121,12 @@ def predict(model: dict, r: Run, policy: str, margin: float) -> tuple[str, dict[
     return verdict, probs
 
 
-def lofo(runs: list[Run], c: float, onehot: bool, extra: bool = False) -> dict[str, dict]:
+def lofo(runs: list[Run], c: float, onehot: bool, which: str = "base") -> dict[str, dict]:
     """Leave-one-family-out: for each run, the scorer fitted without its family -> its probabilities."""
     out: dict[str, dict] = {}
     for fam in sorted({r.family for r in runs}):
         train = [r for r in runs if r.family != fam and r.verified]
-        model = fit_model(train, c, onehot, extra)
+        model = fit_model(train, c, onehot, which)
         for r in runs:
             if r.family == fam:
                 out[r.set + "/" + r.name] = {"model": model}
@@ -171,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write src/gradwise/diagnose/scorer.json")
     ap.add_argument("--report", type=Path, default=None)
-    ap.add_argument("--only", default=None, help="evaluate only this configuration (e.g. 'override@0.35 C=0.1 onehot=True extra=False')")
+    ap.add_argument("--only", default=None, help="evaluate only this configuration (e.g. 'override@0.35 C=0.3 "
+                                                 "onehot=True inputs=base')")
+    ap.add_argument("--inputs", default=",".join(INPUT_SETS), help="the input sets to try (to split the grid)")
+    ap.add_argument("--choose", nargs="*", type=Path, default=None,
+                    help="no fitting: choose among the configurations of these --report files (and --write it)")
     args = ap.parse_args(argv)
     runs = []
     for s in DEVELOPMENT_SETS:
@@ -184,18 +199,22 @@ def main(argv: list[str] | None = None) -> int:
     ver = [r for r in runs if r.verified]
     print(f"{len(runs)} runs, {len(ver)} verified, {len({r.family for r in runs})} families")
     results: dict[str, dict] = {}
-    best_key, best_acc = None, -1.0
-    rules_res = [(r, r.reading.verdict, {}) for r in runs]
-    results["rules"] = {"accuracy": accuracy(rules_res), "per_family": per_family(rules_res)}
-    print(f"rules alone: {accuracy(rules_res):.3f}")
-    # (round 2: the cascade's verdict as an input won in every cell of round 1's grid, and C = 0.1 was never best)
-    grid = [(c, True, extra) for c in (0.3, 1.0, 3.0) for extra in (False, True)]
-    if args.only:
-        grid = [parse_key(args.only)[2:]]
-    for c, onehot, extra in grid:
-        if True:
-            models = lofo(runs, c, onehot, extra)
-            for policy, margins in (("rules", [0.0]), ("model", [0.0]), ("override", [0.2, 0.35, 0.5, 0.7])):
+    if args.choose is not None:
+        for f in args.choose:
+            results.update(json.loads(f.read_text()))
+    else:
+        rules_res = [(r, r.reading.verdict, {}) for r in runs]
+        results["rules"] = {"accuracy": accuracy(rules_res), "per_family": per_family(rules_res),
+                            "textbook": textbook_accuracy(None, "rules", 0.0)}
+        print(f"rules alone: {accuracy(rules_res):.3f}, textbook {results['rules']['textbook']:.3f}")
+        # (round 2: the cascade's verdict as an input won in every cell of round 1's grid, C = 0.1 was never best)
+        grid = [(c, True, which) for c in (0.3, 1.0, 3.0) for which in args.inputs.split(",")]
+        if args.only:
+            grid = [parse_key(args.only)[2:]]
+        for c, onehot, which in grid:
+            models = lofo(runs, c, onehot, which)
+            final = fit_model([r for r in runs if r.verified], c, onehot, which)
+            for policy, margins in (("model", [0.0]), ("override", [0.2, 0.35, 0.5, 0.7])):
                 for m in margins:
                     if args.only and f"{policy}@{m}" != args.only.split(" ")[0]:
                         continue
@@ -203,30 +222,54 @@ def main(argv: list[str] | None = None) -> int:
                     acc = accuracy(res)
                     fams = per_family(res)
                     macro = float(np.mean([a / b for a, b in fams.values()]))
-                    key = f"{policy}@{m} C={c} onehot={onehot} extra={extra}"
-                    results[key] = {"accuracy": acc, "macro": macro, "per_family": fams}
-                    print(f"{key:40s} micro {acc:.3f} macro {macro:.3f}", flush=True)
-                    if acc > best_acc + 1e-9:
-                        best_key, best_acc = key, acc
-    print("best:", best_key, best_acc)
-    if args.report:
-        args.report.write_text(json.dumps(results, indent=1, default=str))
-    if args.write:
+                    key = f"{policy}@{m} C={c} onehot={onehot} inputs={which}"
+                    book = textbook_accuracy(final, policy, m)
+                    results[key] = {"accuracy": acc, "macro": macro, "per_family": fams, "textbook": book}
+                    print(f"{key:48s} micro {acc:.3f} macro {macro:.3f} textbook {book:.3f}", flush=True)
+        if args.report:
+            args.report.write_text(json.dumps(results, indent=1, default=str))
+    floor = results["rules"]["textbook"]
+    admitted = {k: v for k, v in results.items() if k != "rules" and v["textbook"] >= floor - 1e-9}
+    best_key = max(admitted, key=lambda k: admitted[k]["accuracy"]) if admitted else None
+    print(f"best (textbook >= the rules' {floor:.3f}): {best_key}"
+          + (f" {admitted[best_key]['accuracy']:.4f}" if best_key else ""))
+    if args.write and best_key:
         write_scorer(runs, best_key, results)
     return 0
 
 
-def parse_key(key: str) -> tuple[str, float, float, bool, bool]:
-    head, c, onehot, extra = key.split(" ")
+def textbook_accuracy(model: dict | None, policy: str, margin: float) -> float:
+    """Share of textbook.py's suite a fitted scorer (``None``: the rules alone) reads right."""
+    from textbook import suite
+
+    from gradwise.diagnose.history_io import history_from_object
+
+    th = Thresholds()
+    right = 0
+    items = suite()
+    for _, _, _, want, h in items:
+        hist = history_from_object(h)
+        f = measure(hist, th)
+        reading = apply_rules(hist, f, th)
+        if model is None:
+            verdict = reading.verdict
+        else:
+            verdict = scorer.decide(f, reading, dict(model, policy=policy, override_margin=margin, calibration={}))[0]
+        right += verdict == want
+    return right / len(items)
+
+
+def parse_key(key: str) -> tuple[str, float, float, bool, str]:
+    head, c, onehot, which = key.split(" ")
     policy, margin = head.split("@")
-    return policy, float(margin), float(c.split("=")[1]), onehot.split("=")[1] == "True", extra.split("=")[1] == "True"
+    return policy, float(margin), float(c.split("=")[1]), onehot.split("=")[1] == "True", which.split("=")[1]
 
 
 def write_scorer(runs: list[Run], key: str, results: dict) -> None:
     """Calibrate the chosen configuration on its cross-validated predictions, fit it on every verified
     development run and write scorer.json (with the cross-validated figures it was chosen by)."""
-    policy, margin, c, onehot, extra = parse_key(key)
-    models = lofo(runs, c, onehot, extra)
+    policy, margin, c, onehot, which = parse_key(key)
+    models = lofo(runs, c, onehot, which)
     res = evaluate(runs, models, policy, margin)
     cal = fit_calibration(res)
     rel = reliability(res, cal)
@@ -240,15 +283,17 @@ def write_scorer(runs: list[Run], key: str, results: dict) -> None:
         if r.verified:
             rule_conf[r.reading.rule][0] += r.reading.verdict == r.label
             rule_conf[r.reading.rule][1] += 1
-    final = fit_model([r for r in runs if r.verified], c, onehot, extra)
+    final = fit_model([r for r in runs if r.verified], c, onehot, which)
     final.update({
         "policy": policy, "override_margin": margin, "calibration": cal, "alternative_min": alt_min,
         "rule_confidence": {k: round(a / b, 3) for k, (a, b) in sorted(rule_conf.items())},
         "fitted_on": {"runs": sum(r.verified for r in runs), "families": sorted({r.family for r in runs}),
                       "sets": sorted({r.set for r in runs}), "C": c, "rule_onehot": onehot,
-                      "extra_inputs": extra},
+                      "inputs": which},
         "cross_validation": {"method": "leave one generating family out", "chosen": key,
                              "accuracy": round(accuracy(res), 4), "rules_alone": round(results["rules"]["accuracy"], 4),
+                             "textbook": round(results[key]["textbook"], 4),
+                             "textbook_rules_alone": round(results["rules"]["textbook"], 4),
                              "per_family": {k: list(v) for k, v in per_family(res).items()},
                              "reliability": rel, "runner_up_right_when_wrong": [alt_hits, len(wrong)]},
     })
