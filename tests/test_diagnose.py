@@ -845,16 +845,24 @@ def _read_corpus_set(name: str) -> dict:
     return summarise(rows)
 
 
-def test_second_fresh_families_measured_once_do_not_regress() -> None:
-    """bench/diagnose_corpus/fresh2 was generated after the second method was frozen (commit "diagnose round 2"),
-    from four families never used in development, and read once: 62 of 75 verified runs right (82.7 %), 54 of 54
+def test_third_fresh_families_measured_once_do_not_regress() -> None:
+    """bench/diagnose_corpus/fresh3 was generated after the round-3 method was frozen (commit "diagnose round 3"),
+    from four families never used in development, and read once: 59 of 64 verified runs right (92.2 %), 52 of 54
     verdicts with confidence >= 0.9 right.  Tuning on it would make those figures meaningless; this only guards
     against regressions, a little under them."""
-    s = _read_corpus_set("fresh2")
+    s = _read_corpus_set("fresh3")
     right, total = s["verified"]
-    assert total == 75 and right >= 60, s
+    assert total == 64 and right >= 57, s
     sure_right, sure = s["confident"]
     assert sure_right >= 0.9 * sure, s
+
+
+def test_second_fresh_families_now_in_development_do_not_regress() -> None:
+    """bench/diagnose_corpus/fresh2 was read once with the round-2 method (62 of 75 verified runs right), then
+    joined development in round 3.  In-sample now: a regression guard only."""
+    s = _read_corpus_set("fresh2")
+    right, total = s["verified"]
+    assert total == 75 and right >= 62, s
 
 
 def test_first_fresh_families_now_in_development_do_not_regress() -> None:

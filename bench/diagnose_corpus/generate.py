@@ -49,7 +49,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -548,7 +548,12 @@ def train(s: Spec) -> dict[str, Any]:
     model = build_model(s, d)
     loss_fn = torch.nn.CrossEntropyLoss() if d.classification else torch.nn.MSELoss()
     if s.use_fit:
-        return _train_with_fit(s, d, model, tx, ty, loss_fn)
+        h = _train_with_fit(s, d, model, tx, ty, loss_fn)
+        if len(h["loss"]) == s.epochs:
+            return h
+        # fit stops a diverging run at its first non-finite loss (possibly before any epoch is recorded): such a
+        # run is trained by the hand-written loop instead, which records the divergence as a loss of 1000
+        return dict(train(replace(s, use_fit=False)), fell_back_from_fit=True)
     opt = make_optimizer(s, model)
     n = len(tx["train"])
     steps = math.ceil(n / s.batch)
@@ -925,6 +930,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         t1 = time.perf_counter()
         h = train(s)
+        if h.get("fell_back_from_fit"):
+            s = replace(s, use_fit=False)
         rel, written = write(s, h, out)
         rec = {"name": s.name, "file": rel, "family": s.family, "verdict": s.condition, "variant": s.variant,
                "why": s.why, "format": s.fmt, "first_epoch": s.first_epoch, "epochs_written": written,
