@@ -961,3 +961,21 @@ def test_the_same_shape_gets_the_same_verdict_at_any_length() -> None:
     wrong = [(case, n, seed, curves(h).verdict) for case, n, seed, want, h in suite() if curves(h).verdict != want]
     assert len(wrong) <= 0.04 * len(CASES) * 40, wrong
     assert not [w for w in wrong if w[0] in ("overfit", "good_fit")], wrong
+
+
+def test_a_csv_log_holding_two_runs_keeps_the_later_rows(tmp_path: Path) -> None:
+    """Keras' CSVLogger(append=True) after a restart writes a second run below the first (epochs from 0 again);
+    after a resume from epoch 5 it rewrites epochs 5.. .  The later rows win from where they start - never an
+    average of two runs - and a warning says the file held more than one."""
+    restart = tmp_path / "restart.csv"
+    restart.write_text("epoch,loss,val_loss\n" + "".join(f"{e},{9 - e},{10 - e}\n" for e in range(6))
+                       + "".join(f"{e},{1 + 0.1 * e},{2 + 0.1 * e}\n" for e in range(8)))
+    with pytest.warns(UserWarning, match="more than one run"):
+        h = read_history(restart)
+    assert h["epoch"] == list(range(8)) and h["loss"][0] == 1 and h["val_loss"][7] == pytest.approx(2.7)
+    resume = tmp_path / "resume.csv"
+    resume.write_text("epoch,loss,val_loss\n" + "".join(f"{e},{9 - e},{10 - e}\n" for e in range(8))
+                      + "".join(f"{e},{0.5},{1.5}\n" for e in range(5, 10)))
+    with pytest.warns(UserWarning, match="go back 1 time"):
+        h = read_history(resume)
+    assert h["epoch"] == list(range(10)) and h["loss"][:5] == [9, 8, 7, 6, 5] and h["loss"][5:] == [0.5] * 5

@@ -42,6 +42,7 @@ import csv
 import json
 import math
 import numbers
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -273,7 +274,34 @@ def _read_csv(p: Path) -> LossHistory:
         raise ValueError(f"{p}: not a text CSV file ({err})") from None
     if _row_split(header, rows):
         rows = [_unpad(r, header, p) for r in rows]
+    else:
+        rows = _latest_run(rows, header, p)
     return _from_rows(rows, header, str(p))
+
+
+def _latest_run(rows: list[dict[str, Any]], header: list[str], p: Path) -> list[dict[str, Any]]:
+    """A one-row-per-epoch log whose epoch numbers go back holds more than one run - Keras'
+    ``CSVLogger(append=True)`` after a restart, or after a resume from an earlier epoch: the later rows win
+    from the epoch where they start (a restart from 0 keeps only the new run; a resume from epoch 5 keeps the
+    first run's epochs before 5).  Averaging the runs' rows epoch by epoch would describe neither."""
+    col = _find(header, EPOCH_NAMES)
+    if col is None:
+        return rows
+    kept: list[dict[str, Any]] = []
+    last = None
+    restarts = 0
+    for r in rows:
+        e = _number(r.get(col)) if _is_value(r.get(col)) else None
+        if e is not None and last is not None and e <= last:
+            kept = [k for k in kept if (_number(k.get(col)) if _is_value(k.get(col)) else -math.inf) < e]
+            restarts += 1
+        kept.append(r)
+        last = e if e is not None else last
+    if restarts:
+        warnings.warn(f"{p}: the epoch numbers go back {restarts} time(s) - the file holds more than one run "
+                      "(a CSV logger appending after a restart or resume); the later rows replace the earlier ones "
+                      "from the epoch where they start", UserWarning, stacklevel=4)
+    return kept
 
 
 def _row_split(header: list[str], rows: list[dict[str, Any]]) -> bool:
