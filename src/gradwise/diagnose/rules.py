@@ -267,10 +267,17 @@ class Evidence:
 
     def gap(self) -> str:
         f = self.f
-        size = "large" if f.gap >= self.th.large_gap and f.gap_relative >= self.th.large_gap_relative else "small"
-        return (f"at the end validation loss is {_n(f.val_last_raw)} and training loss {_n(f.train_last_raw)} "
-                f"(epoch {self.last}); smoothed, {_n(f.val_end)} and {_n(f.train_end)}: a {size} gap of "
-                f"{f.gap:.0%} of the loss range ({f.gap_relative:.0%} of the validation loss)")
+        on_plot, relative = f.gap >= self.th.large_gap, f.gap_relative >= self.th.large_gap_relative
+        head = (f"at the end validation loss is {_n(f.val_last_raw)} and training loss {_n(f.train_last_raw)} "
+                f"(epoch {self.last}); smoothed, {_n(f.val_end)} and {_n(f.train_end)}: ")
+        if on_plot == relative:
+            return head + (f"a {'large' if on_plot else 'small'} gap of {f.gap:.0%} of the loss range "
+                           f"({f.gap_relative:.0%} of the validation loss)")
+        if relative:   # both losses fell far: the gap is small next to the fall, large next to the losses
+            return head + (f"a gap small on the plot's scale ({f.gap:.0%} of the loss range) but large next to the "
+                           f"losses themselves ({f.gap_relative:.0%} of the validation loss)")
+        return head + (f"a gap of {f.gap:.0%} of the loss range, yet small next to the losses themselves "
+                       f"({f.gap_relative:.0%} of the validation loss)")
 
     def val_improved(self) -> str:
         f = self.f
