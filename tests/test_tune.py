@@ -94,7 +94,7 @@ def test_toml_space_parses_dotted_and_quoted_keys():
 
 
 @pytest.mark.parametrize("section, text, expected", [
-    ("[tune]", "samplr = 'tpe'", "config [tune] samplr: unknown key"),
+    ("[tune]", "samplr = 'tpe'", "config [tune] samplr: unknown key (did you mean 'sampler'?)"),
     ("[tune]", "sampler = 'bayes'", "config [tune] sampler: 'bayes' is not one of tpe, random, grid"),
     ("[tune]", "n_trials = 0", "config [tune] n_trials: 0 must be at least 1"),
     ("[tune.space]", "optim.lrr = { low = 0.001, high = 0.1 }", "config [tune.space] optim.lrr: unknown key"),

@@ -136,14 +136,16 @@ def diagnose_features(h: LossHistory, f: Features, th: Thresholds, regularized: 
     verdict, confidence, alternative, probs = decide(f, reading, policy=policy)
     if verdict != reading.verdict:
         reading = explain(verdict, h, f, th, rules_said=reading)
-    if regularized and verdict == "unrepresentative_validation" and f.val_below_fraction >= 0.5 and f.val_below_margin > 0:
+    below = f.has_validation and f.val_below_fraction >= 0.5 and f.val_below_margin > 0
+    if regularized and verdict == "unrepresentative_validation" and below:
         # the picture is validation below training, and the run's own regularisation explains it: read the rest
         reading = apply_rules(h, f, th, below_expected=True)
         verdict, confidence, _, probs = decide(f, reading, policy=policy, exclude="unrepresentative_validation")
         if verdict != reading.verdict:
             reading = explain(verdict, h, f, th, rules_said=reading)
         note = Evidence(h, f, th).below_expected(" and ".join(regularized))
-        reading = Reading(verdict, reading.rule, [note, *reading.evidence], [*reading.advice, *ADVICE["below_expected"]])
+        reading = Reading(verdict, reading.rule, [note, *reading.evidence],
+                          [*reading.advice, *ADVICE["below_expected"]])
         alternative = "unrepresentative_validation"
     best = h["epoch"][f.best_index] if f.has_validation else None
     stop = h["epoch"][f.val_best_index] if f.has_validation else None

@@ -13,6 +13,7 @@ allowed values, e.g. ``config [optim] name: 'adamm' is not one of adam, sgd, ada
 """
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
 import math
@@ -207,11 +208,18 @@ def _valid_type(value: Any, kind: Any) -> bool:
     raise AssertionError(kind)
 
 
+def did_you_mean(word: str, choices: Any) -> str:
+    """`` (did you mean 'lr'?)`` for the closest allowed spelling, or ``""``: every config section's unknown-key
+    message (``gradwise train``, ``tune`` and ``transfer``) names it the same way."""
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
 def parse_config(raw: Mapping[str, Any], source: str = "config") -> Config:
     """Validate a parsed TOML document against :data:`SCHEMA` and fill in the defaults."""
     unknown = [s for s in raw if s not in SCHEMA]
     if unknown:
-        raise ConfigError(f"config: unknown section [{unknown[0]}]; the sections are "
+        raise ConfigError(f"config: unknown section [{unknown[0]}]{did_you_mean(unknown[0], SCHEMA)}; the sections are "
                           f"{', '.join(f'[{s}]' for s in SCHEMA)}")
     cfg = Config()
     cfg.source = source
@@ -221,7 +229,8 @@ def parse_config(raw: Mapping[str, Any], source: str = "config") -> Config:
             raise ConfigError(f"config [{section}]: expected a table of keys, got {given!r}")
         for key in given:
             if key not in keys:
-                raise ConfigError(f"config [{section}] {key}: unknown key; allowed keys: {', '.join(keys)}")
+                raise ConfigError(f"config [{section}] {key}: unknown key{did_you_mean(key, keys)}; allowed keys: "
+                                  f"{', '.join(keys)}")
         out: dict[str, Any] = {}
         for key, spec in keys.items():
             value = given.get(key, spec.default)

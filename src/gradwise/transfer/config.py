@@ -31,7 +31,6 @@ is ``out/run``, and ``result.json`` carries the diagnosis and the checks that di
 """
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import tomllib
@@ -45,7 +44,7 @@ from gradwise import models
 from gradwise.data import train_val_split
 from gradwise.nn.module import Module
 from gradwise.tensor.random import manual_seed
-from gradwise.train.config import ConfigError
+from gradwise.train.config import ConfigError, did_you_mean
 from gradwise.transfer._data import as_arrays, evaluate
 from gradwise.transfer.advice import advise
 from gradwise.transfer.finetune import fine_tune, layer_groups
@@ -72,19 +71,14 @@ def check_config(config: Mapping[str, Any]) -> None:
     """Refuse unknown sections and keys (with the closest allowed spelling), as ``gradwise train`` does."""
     for section, keys in config.items():
         if section not in KEYS:
-            raise ConfigError(f"transfer config [{section}]: unknown section{_closest(section, KEYS)}; sections: "
+            raise ConfigError(f"transfer config [{section}]: unknown section{did_you_mean(section, KEYS)}; sections: "
                               f"{', '.join(f'[{k}]' for k in KEYS)}")
         if not isinstance(keys, Mapping):
             raise ConfigError(f"transfer config [{section}]: expected a table of keys, got {keys!r}")
         for key in keys:
             if key not in KEYS[section]:
-                raise ConfigError(f"transfer config [{section}] {key}: unknown key{_closest(key, KEYS[section])}; "
+                raise ConfigError(f"transfer config [{section}] {key}: unknown key{did_you_mean(key, KEYS[section])}; "
                                   f"allowed keys: {', '.join(KEYS[section])}")
-
-
-def _closest(word: str, choices: Any) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def build_source(section: dict[str, Any]) -> Module:

@@ -48,7 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.train.config import SCHEMA, Config, ConfigError, DataBundle, build_data, parse_config, read_toml
+from gradwise.train.config import (SCHEMA, Config, ConfigError, DataBundle, build_data, did_you_mean, parse_config,
+                                   read_toml)
 from gradwise.tune.factory import accepted_keys, factory_name
 from gradwise.tune.space import TUNE_ONLY_KEYS, Categorical, Float, Int, SearchSpace
 
@@ -198,7 +199,8 @@ def parse_settings(raw: Mapping[str, Any]) -> TuneSettings:
         if key == "space":
             continue
         if key not in _SETTING_RULES:
-            raise _err("tune", f"{key}: unknown key; allowed keys: {', '.join(known)}, and the [tune.space] table")
+            raise _err("tune", f"{key}: unknown key{did_you_mean(key, known)}; allowed keys: {', '.join(known)}, "
+                               "and the [tune.space] table")
         kind, rule = _SETTING_RULES[key]
         ok = (isinstance(value, bool) if kind is bool else
               isinstance(value, int) and not isinstance(value, bool) if kind is int else
@@ -272,7 +274,8 @@ def _dimension(name: str, spec: Any) -> Any:
                                  f"{spec!r} (fixed values belong in the base sections, e.g. [optim] lr = 0.01)")
     for key in spec:
         if key not in _SPEC_KEYS:
-            raise _err("tune.space", f"{name}: unknown key {key!r}; a dimension takes {', '.join(_SPEC_KEYS)}")
+            raise _err("tune.space", f"{name}: unknown key {key!r}{did_you_mean(key, _SPEC_KEYS)}; a dimension takes "
+                                     f"{', '.join(_SPEC_KEYS)}")
     when = spec.get("when")
     if when is not None and not isinstance(when, Mapping):
         raise _err("tune.space", f"{name}: when must be a table such as {{ \"optim.name\" = \"sgd\" }}, got {when!r}")
@@ -342,7 +345,8 @@ def check_space(cfg: TuneConfig) -> None:
                                          f"{key!r} (it declares {', '.join(sorted(accepted)) or 'none'})")
         elif name not in TUNE_ONLY_KEYS and (section not in SCHEMA or key not in SCHEMA[section]):
             known = [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys if s != "data"] + list(TUNE_ONLY_KEYS)
-            raise _err("tune.space", f"{name}: unknown key; searchable keys: {', '.join(known)}")
+            raise _err("tune.space", f"{name}: unknown key{did_you_mean(name, known)}; searchable keys: "
+                                     f"{', '.join(known)}")
         integers = isinstance(dim, Int) and dim.low >= 1 or isinstance(dim, Categorical)
         if name in TUNE_ONLY_KEYS and factory is None and not integers:
             raise _err("tune.space", f"{name}: expected integers of at least 1 ({TUNE_ONLY_KEYS[name]})")
