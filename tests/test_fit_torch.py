@@ -231,12 +231,13 @@ def test_evaluate_serves_torch_and_gradwise_models(digits):
 
 
 # ----------------------------------------------------------------------------- torchrun
-def _torchrun(tmp_path: Path, run: Path, epochs: int, resume: Path | None = None) -> list[dict]:
-    """``torchrun --nproc_per_node=2 tests/scripts/torchrun_fit.py RUN EPOCHS [RESUME]`` (as a module: the same)."""
+def _torchrun(tmp_path: Path, run: Path, epochs: int, resume: Path | None = None, nan_at: int = 0) -> list[dict]:
+    """``torchrun --nproc_per_node=2 tests/scripts/torchrun_fit.py RUN EPOCHS [RESUME]`` (as a module: the same);
+    ``nan_at``: the process of rank 1 gets a NaN loss at that training step."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--rdzv-backend=c10d",
            "--rdzv-endpoint=localhost:0", str(ROOT / "tests" / "scripts" / "torchrun_fit.py"), str(run), str(epochs)]
     cmd += [str(resume)] if resume else []
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADWISE_TEST_NAN_AT": str(nan_at)}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return [json.loads((run.parent / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -271,6 +272,21 @@ def test_a_torchrun_checkpoint_resumes_under_torchrun(tmp_path):
     assert _without_seconds(resumed[0]["records"][:2]) == _without_seconds(first[0]["records"])
     assert resumed[0]["steps"] == resumed[1]["steps"] == 2 * math.ceil(700 / 32)
     assert resumed[0]["params"] == resumed[1]["params"]
+
+
+def test_torchrun_stops_every_process_before_a_non_finite_update(tmp_path):
+    """A NaN loss on one process stops both at that step, before the update: the averaged gradients never carry
+    the NaN into the weights, and the processes leave the collective calls together."""
+    ranks = _torchrun(tmp_path, tmp_path / "run", epochs=3, nan_at=30)   # step 30: in the second epoch (22 a rank)
+    assert ranks[0]["params"] == ranks[1]["params"]
+    assert all(math.isfinite(v) for p in ranks[0]["params"].values() for v in np.ravel(p))
+    assert [r["epoch"] for r in ranks[0]["records"]] == [1]             # the stopped epoch is not recorded
+    done = ranks[0]["steps"]                                             # the steps finished before it: the same
+    assert ranks[1]["steps"] == done and 22 < done < 44                   # on both, inside epoch 2
+    assert f"non-finite training loss (nan) at epoch 2, batch {done - 22 + 1}/22" in ranks[1]["stop_reason"]
+    assert "before that update on every process" in ranks[0]["stop_reason"]
+    assert "on another process" in ranks[0]["stop_reason"]
+    assert "epoch 2" in json.loads((tmp_path / "run" / "run.json").read_text())["stop_reason"]
 
 
 def _without_seconds(records: list[dict]) -> list[dict]:

@@ -26,11 +26,24 @@ x, y = load_digits(flatten=True, normalize=True)
 torch.manual_seed(0)
 model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
 counter = CountSteps()
-history = fit(model, (x[:1400], y[:1400]), (x[1400:], y[1400:]), loss="cross_entropy", optimizer=("sgd", {"lr": 0.1}),
+rank = int(os.environ["RANK"])
+nan_at = int(os.environ.get("GRADWISE_TEST_NAN_AT", "0"))   # > 0: rank 1's loss is NaN at this step
+calls = [0]
+
+
+def loss(out, target):
+    calls[0] += 1
+    value = torch.nn.functional.cross_entropy(out, target)
+    if rank == 1 and out.requires_grad and calls[0] == nan_at:
+        value = value * float("nan")
+    return value
+
+
+history = fit(model, (x[:1400], y[:1400]), (x[1400:], y[1400:]), loss=loss if nan_at else "cross_entropy",
+              optimizer=("sgd", {"lr": 0.1}),
               epochs=epochs, batch_size=32, seed=0, log_dir=run_dir, progress=False, resume=resume,
               callbacks=[counter])
-rank = int(os.environ["RANK"])
-out = {"rank": rank, "world": int(os.environ["WORLD_SIZE"]), "records": history.records, "steps": counter.steps,
+out = {"stop_reason": history.stop_reason, "rank": rank, "world": int(os.environ["WORLD_SIZE"]), "records": history.records, "steps": counter.steps,
        "params": {k: v.tolist() for k, v in model.state_dict().items()}}
 with open(os.path.join(os.path.dirname(run_dir), f"rank{rank}.json"), "w") as f:
     json.dump(out, f)

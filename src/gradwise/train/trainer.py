@@ -159,7 +159,7 @@ class Trainer:
             raise ValueError("the training data gave no batch in this epoch (an empty dataset, or drop_last=True "
                              "with fewer samples than batch_size)")
         record: dict[str, Any] = {"epoch": epoch, **totals.means()}
-        if not math.isfinite(record["loss"]):   # data-parallel runs find it here (no per-step agreement)
+        if not math.isfinite(record["loss"]):   # data-parallel runs on an accelerator find it here
             self.stop(f"non-finite training loss ({record['loss']}) in epoch {epoch}: lower the learning rate, "
                       "normalize the inputs, or check what the loss is given")
             return
@@ -194,10 +194,20 @@ class Trainer:
         deferred = self.sync_every > 1 and not self.sync_requested
         value = loss.detach() if deferred else self.engine.item(loss)
         self._call("on_after_forward", batch_index, outputs, loss)
-        if not deferred and not math.isfinite(value) and self.distributed is None:
-            self._stop_nonfinite(value, batch_index, self.global_step + 1, "stopped before that update so the "
-                                 "weights stay finite")
-            return False
+        if not deferred:
+            bad = not math.isfinite(value)
+            if self.distributed is not None:
+                # every process decides at the same step, before the update - where every process reads every
+                # step's loss (the CPU); on an accelerator only rank 0's babysitter reads some steps at once,
+                # so a collective here would not be matched: the processes agree at the epoch's end instead
+                bad = self.distributed.any(bad) if self.sync_every == 1 else False
+            if bad:
+                mine = not math.isfinite(value)
+                when = ("stopped before that update" + (" on every process" if self.distributed else "")
+                        + " so the weights stay finite" + ("" if mine else " (the loss was not finite on another "
+                                                                          "process)"))
+                self._stop_nonfinite(value if mine else math.nan, batch_index, self.global_step + 1, when)
+                return False
         self.optimizer.zero_grad()
         loss.backward()
         self._call("on_after_backward", batch_index)
