@@ -132,6 +132,7 @@ class Babysitter(Callback):
         }
         self.curvature_next = th.curvature_first_step
         self.curvature_seconds = 0.0                   # spent on the estimates after initialization
+        self._curvature_seconds_before = 0.0           # ... of it in the run's parts before a resume
         self.first_grad_norm: float | None = None
         self.initial_loss: float | None = None          # the loss at initialization (dropout off, a few batches)
         self.baseline: tuple[float, str] | None = None   # the loss of guessing without the inputs
@@ -183,6 +184,7 @@ class Babysitter(Callback):
         self.epoch_errors = list(state.get("epoch_errors", [None] * len(self.epoch_losses)))
         self.curvature_next = int(state.get("curvature_next", self.thresholds.curvature_first_step))
         self.curvature_seconds = float(state.get("curvature_seconds", 0.0))
+        self._curvature_seconds_before = self.curvature_seconds   # trainer.elapsed counts from this part's start
         self.first_grad_norm = state.get("first_grad_norm")
         self.initial_loss = state.get("initial_loss")
         self.baseline = tuple(state["baseline"]) if state.get("baseline") else None
@@ -644,7 +646,7 @@ class Babysitter(Callback):
         if self._curvature_probe is not None and trainer.global_step >= self.curvature_next:
             # a Hessian-vector product costs about three training steps until one has been timed
             per_product = self._curvature_cost or 3 * trainer.elapsed / max(trainer.global_step, 1)
-            allowed = th.curvature_budget * trainer.elapsed - self.curvature_seconds
+            allowed = th.curvature_budget * trainer.elapsed - (self.curvature_seconds - self._curvature_seconds_before)
             if allowed >= 3 * per_product:   # the gradient's graph and two products at least
                 while self.curvature_next <= trainer.global_step:
                     self.curvature_next *= 2
