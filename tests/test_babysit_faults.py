@@ -156,7 +156,7 @@ def test_resume_continues_the_sharpness_series(digits, tmp_path):
     samples), and resuming with them gives the same training as one uninterrupted run."""
     def run(log_dir, epochs, **kw):
         return train(mlp(), digits["standard"], optimizer=("sgd", {"lr": 0.05}), epochs=epochs, log_dir=log_dir,
-                     callbacks=[Babysitter({"curvature_budget": 0.5})], **kw)
+                     callbacks=[Babysitter({"curvature_budget": 0.9})], **kw)   # generous: not timing-bound
 
     run(tmp_path, 2)
     first = json.loads((tmp_path / "babysit.json").read_text())["curvature"]
