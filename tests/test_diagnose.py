@@ -929,9 +929,13 @@ def test_fit_with_dropout_passes_its_regularisation_to_the_diagnosis() -> None:
 
 
 def test_run_directory_diagnosis_reads_the_recorded_regularisation(tmp_path) -> None:
-    """`gradwise diagnose RUN_DIR` and the report read the same context fit() had: babysit.json's dropout."""
+    """`gradwise diagnose RUN_DIR` (one run or a directory of runs) and the report read the same context fit()
+    had: babysit.json's dropout."""
+    import contextlib
+    import io
     import json as _json
 
+    from gradwise.cli.main import main
     from gradwise.diagnose.history_io import recorded_regularization
 
     run = tmp_path / "run"
@@ -949,6 +953,18 @@ def test_run_directory_diagnosis_reads_the_recorded_regularisation(tmp_path) -> 
         assert d.verdict == "good_fit" and "dropout 0.5" in d.evidence[0]
     (run / "babysit.json").write_text("{not json")
     assert recorded_regularization(run) == []
+    # a directory of runs (gradwise diagnose's table) reads each run's own context
+    (run / "babysit.json").write_text(_json.dumps({"context": {"regularization": ["dropout 0.5"]}}))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "history.csv").write_text((run / "history.csv").read_text())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["diagnose", str(tmp_path), "--format", "json"]) == 0
+    rows = {r["run"]: r for r in _json.loads(out.getvalue())}
+    assert len(rows) == 2
+    verdicts = sorted(r["verdict"] for r in rows.values())
+    assert verdicts == ["good_fit", "unrepresentative_validation"], rows
 
 
 def test_the_same_shape_gets_the_same_verdict_at_any_length() -> None:

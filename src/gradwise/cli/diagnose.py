@@ -58,6 +58,7 @@ def _table(path, fmt: str) -> int:
     """A directory of runs: one line (text) or one JSON object in a list (json) per run; a run that cannot be
     diagnosed shows its error in place of a verdict, and the exit status is 2 only if none could be."""
     from gradwise.diagnose import curves, read_histories
+    from gradwise.diagnose.history_io import recorded_regularization
 
     rows = []
     for name, h in read_histories(path, errors="keep"):
@@ -65,7 +66,7 @@ def _table(path, fmt: str) -> int:
             rows.append({"run": name, "error": str(h)})
             continue
         try:
-            d = curves(h)
+            d = curves(h, regularized=recorded_regularization(h.source))   # a gradwise run's babysit.json
         except (ValueError, TypeError) as err:
             rows.append({"run": name, "error": str(err)})
             continue
