@@ -261,18 +261,25 @@ def map_in_workers(fn: Callable[[Any], Any], items: list[Any], n_jobs: int) -> I
             yield i, fn(item)
         return
     ctx = multiprocessing.get_context("spawn")
+    with _one_thread_children():
+        pool = ctx.Pool(min(n_jobs, len(items)), initializer=_pool_init, initargs=(os.getpid(),))
+    with pool:   # leaving it (also by Ctrl-C/SIGTERM) terminates the workers
+        yield from pool.imap_unordered(_indexed, [(fn, i, item) for i, item in enumerate(items)])
+
+
+@contextlib.contextmanager
+def _one_thread_children() -> Iterator[None]:
+    """Processes started inside inherit one BLAS/OpenMP thread each; this process's environment is put back."""
     saved = {k: os.environ.get(k) for k in _THREAD_VARS}
     try:
         os.environ.update({k: "1" for k in _THREAD_VARS})
-        pool = ctx.Pool(min(n_jobs, len(items)), initializer=_pool_init, initargs=(os.getpid(),))
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    with pool:   # leaving it (also by Ctrl-C/SIGTERM) terminates the workers
-        yield from pool.imap_unordered(_indexed, [(fn, i, item) for i, item in enumerate(items)])
 
 
 def _indexed(task: tuple[Callable[[Any], Any], int, Any]) -> tuple[int, Any]:
@@ -316,18 +323,10 @@ def run_workers(config: TuneConfig, run_dir: str | Path | None, storage_url: str
     args = (config, str(run_dir) if run_dir else None, storage_url, n_trials, deadline, os.getpid())
 
     def start_worker() -> Any:
-        saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-        try:
-            os.environ.update({k: "1" for k in _THREAD_VARS})
+        with _one_thread_children():
             p = ctx.Process(target=_worker_main, args=args, daemon=False)
             p.start()
-            return p
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        return p
 
     procs: list[Any] = []
     watcher = None
