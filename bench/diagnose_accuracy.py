@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import numpy as np  # noqa: E402
 
 from gradwise.diagnose import VERDICTS, Diagnosis, curves, read_history  # noqa: E402
+from gradwise.diagnose.smoothing import mean3  # noqa: E402 (the 3-epoch mean the true curves' bands use)
 
 RUNS = ROOT / "tests" / "data" / "curve_runs"
 SETS = {"tuning": RUNS, "heldout": ROOT / "tests" / "data" / "curve_runs_heldout",
@@ -148,7 +149,7 @@ class Result:
             return False
         if self.true_loss is None:
             return True
-        t = _smooth3(self.true_loss)
+        t = mean3(self.true_loss)
         i = int(np.argmin(t))
         band = min(0.25 * float(t[i:].max() - t[i]), 0.05 * float(t[i]))
         return bool(t[epoch - self.first_epoch] <= t[i] + band * (1 + 1e-9) + 5e-4 * t[i])
@@ -162,20 +163,15 @@ class Result:
             if self.diagnosis is None or self.diagnosis.stop_epoch is None:
                 return None
             epoch = int(self.diagnosis.stop_epoch)
-        t = _smooth3(self.true_loss)
+        t = mean3(self.true_loss)
         return float((t[epoch - self.first_epoch] - t.min()) / t.min())
 
     def naive_ok(self, how: str) -> bool | None:
         """Would a naive stop rule on the validation curve (``raw`` minimum / ``mean3`` minimum) be right?"""
         if self.best_range is None or self.val_loss is None:
             return None
-        v = np.asarray(self.val_loss) if how == "raw" else _smooth3(self.val_loss)
+        v = np.asarray(self.val_loss) if how == "raw" else mean3(self.val_loss)
         return self._stop_ok(int(self.epochs[int(np.argmin(v))]))
-
-
-def _smooth3(x: list[float]) -> np.ndarray:
-    """The 3-epoch mean (edges padded) that make_curve_runs._best_epoch_range applies to the true curve."""
-    return np.convolve(np.pad(np.asarray(x, dtype=float), 1, mode="edge"), np.ones(3) / 3, mode="valid")
 
 
 def evaluate(runs: Path = RUNS) -> list[Result]:

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -92,19 +90,3 @@ def featurise(runs: list[Run], th: Thresholds | None = None) -> list[Run]:
         except (ValueError, OSError) as err:
             r.error = str(err)
     return runs
-
-
-def mean3(x: Any) -> np.ndarray:
-    return np.convolve(np.pad(np.asarray(x, float), 1, mode="edge"), np.ones(3) / 3, mode="valid")
-
-
-def stop_ok(r: Run, epoch: int) -> bool:
-    """Is stopping at (file-numbered) ``epoch`` inside the band of the hidden true curve (bench's rule)?"""
-    if r.best_range is None or not r.best_range[0] <= epoch <= r.best_range[1]:
-        return False
-    if r.true_loss is None:
-        return True
-    t = mean3(r.true_loss)
-    i = int(np.argmin(t))
-    band = min(0.25 * float(t[i:].max() - t[i]), 0.05 * float(t[i]))
-    return bool(t[epoch - r.first_epoch] <= t[i] + band * (1 + 1e-9) + 5e-4 * t[i])

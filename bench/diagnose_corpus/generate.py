@@ -58,6 +58,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from gradwise.diagnose.smoothing import mean3  # noqa: E402 (the one 3-epoch mean: verification and bands)
 
 #: development families (grouped cross-validation leaves one out at a time) and the fresh families, made
 #: only after the method was frozen
@@ -676,19 +677,15 @@ def _train_with_fit(s: Spec, d: Data, model, tx, ty, loss_fn) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- verification
-def _mean3(x: np.ndarray) -> np.ndarray:
-    return np.convolve(np.pad(np.asarray(x, float), 1, mode="edge"), np.ones(3) / 3, mode="valid")
-
-
 def true_rise(t: np.ndarray) -> float:
     """How far the true loss ends above its best: mean of the last tenth (>= 3 epochs) / min of the 3-epoch mean - 1."""
     end = float(np.mean(t[-max(3, len(t) // 10):]))
-    return end / float(_mean3(t).min()) - 1
+    return end / float(mean3(t).min()) - 1
 
 
 def best_epoch_range(t: np.ndarray, first: int) -> list[int]:
     """File-numbered epochs where the 3-epoch-mean true loss is within min(25 % of the later rise, 5 %) of its minimum."""
-    m = _mean3(t)
+    m = mean3(t)
     i = int(np.argmin(m))
     ok = np.flatnonzero(m <= m[i] + min(0.25 * float(m[i:].max() - m[i]), 0.05 * m[i]))
     return [int(ok[0]) + first, int(ok[-1]) + first]
@@ -702,7 +699,7 @@ def stats(h: dict[str, Any]) -> dict[str, float]:
     n = len(t)
     q = max(2, n // 4)
     skip = max(1, n // 10)
-    tm = _mean3(t)
+    tm = mean3(t)
     t_end = float(np.mean(t[-max(2, n // 10):]))
     tr_end = float(np.mean(tr[-max(2, n // 10):]))
 
@@ -962,7 +959,7 @@ def finish(out: Path, recs: list[dict[str, Any]]) -> None:
             "file": r["file"], "verdict": r["verdict"], "family": r["family"], "variant": r["variant"],
             "verified": ok, "not_verified_because": why_not or None,
             "best_epoch_range": best_epoch_range(t, r["first_epoch"]) if r["verdict"] == "overfit" else None,
-            "true_best_epoch": int(np.argmin(_mean3(t))) + r["first_epoch"],
+            "true_best_epoch": int(np.argmin(mean3(t))) + r["first_epoch"],
             "true_rise": r["stats"]["true_rise"], "why": r["why"], "format": r["format"],
             "family_best_true_loss": round(ref[r["family"]], 5), "stats": r["stats"], "sizes": r["sizes"],
             "spec": r["spec"]}

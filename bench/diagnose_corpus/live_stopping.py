@@ -25,9 +25,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import DEVELOPMENT_SETS, featurise, load_set, mean3  # noqa: E402
+from corpus import DEVELOPMENT_SETS, featurise, load_set  # noqa: E402
 
 from gradwise.diagnose import LiveDiagnosis  # noqa: E402
+from gradwise.diagnose.smoothing import mean3  # noqa: E402
 
 
 def patience_stop(v: list[float], patience: int = 6) -> tuple[int, int]:

@@ -23,11 +23,13 @@ predictions of the chosen configuration - never on the runs they are then report
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -238,19 +240,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def textbook_accuracy(model: dict | None, policy: str, margin: float) -> float:
-    """Share of textbook.py's suite a fitted scorer (``None``: the rules alone) reads right."""
+@functools.lru_cache(maxsize=1)
+def _textbook_readings() -> list[tuple[str, Any, Any]]:
+    """(expected verdict, features, the cascade's reading) of every curve of textbook.py's suite, measured once."""
     from textbook import suite
 
     from gradwise.diagnose.history_io import history_from_object
 
     th = Thresholds()
-    right = 0
-    items = suite()
-    for _, _, _, want, h in items:
+    out = []
+    for _, _, _, want, h in suite():
         hist = history_from_object(h)
         f = measure(hist, th)
-        reading = apply_rules(hist, f, th)
+        out.append((want, f, apply_rules(hist, f, th)))
+    return out
+
+
+def textbook_accuracy(model: dict | None, policy: str, margin: float) -> float:
+    """Share of textbook.py's suite a fitted scorer (``None``: the rules alone) reads right."""
+    items = _textbook_readings()
+    right = 0
+    for want, f, reading in items:
         if model is None:
             verdict = reading.verdict
         else:
