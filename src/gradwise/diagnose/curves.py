@@ -33,7 +33,8 @@ import numpy as np
 
 from gradwise.diagnose.features import Features, measure
 from gradwise.diagnose.history_io import LossHistory, history_from_object, recorded_regularization
-from gradwise.diagnose.rules import ADVICE, Evidence, Reading, apply_rules, explain
+from gradwise.diagnose.rules import (ADVICE, Evidence, Reading, apply_rules, explain,
+                                     validation_mostly_below)
 from gradwise.diagnose.scorer import decide
 from gradwise.diagnose.smoothing import cv_smooth, local_linear, running_median, smooth, theil_sen  # noqa: F401
 from gradwise.diagnose.thresholds import VERDICTS, Thresholds, Verdict, as_thresholds
@@ -131,26 +132,28 @@ def curves(history_or_path: Any, *, thresholds: Thresholds | Mapping[str, float]
 
 def diagnose_features(h: LossHistory, f: Features, th: Thresholds, regularized: Sequence[str] = ()) -> Diagnosis:
     """The verdict, confidence and words for measured features (shared by :func:`curves` and the live diagnosis)."""
-    reading = apply_rules(h, f, th)
     policy = None if th == Thresholds() else "rules"
-    verdict, confidence, alternative, probs = decide(f, reading, policy=policy)
-    if verdict != reading.verdict:
-        reading = explain(verdict, h, f, th, rules_said=reading)
-    below = f.has_validation and f.val_below_fraction >= 0.5 and f.val_below_margin > 0
-    if regularized and verdict == "unrepresentative_validation" and below:
+    reading, confidence, alternative, probs = _read(h, f, th, policy, apply_rules(h, f, th))
+    if regularized and reading.verdict == "unrepresentative_validation" and validation_mostly_below(f):
         # the picture is validation below training, and the run's own regularisation explains it: read the rest
-        reading = apply_rules(h, f, th, below_expected=True)
-        verdict, confidence, _, probs = decide(f, reading, policy=policy, exclude="unrepresentative_validation")
-        if verdict != reading.verdict:
-            reading = explain(verdict, h, f, th, rules_said=reading)
+        reading, confidence, _, probs = _read(h, f, th, policy, apply_rules(h, f, th, below_expected=True),
+                                              exclude="unrepresentative_validation")
         note = Evidence(h, f, th).below_expected(" and ".join(regularized))
-        reading = Reading(verdict, reading.rule, [note, *reading.evidence],
+        reading = Reading(reading.verdict, reading.rule, [note, *reading.evidence],
                           [*reading.advice, *ADVICE["below_expected"]])
         alternative = "unrepresentative_validation"
     best = h["epoch"][f.best_index] if f.has_validation else None
     stop = h["epoch"][f.val_best_index] if f.has_validation else None
-    return Diagnosis(verdict, best, list(reading.evidence), list(reading.advice), f.as_dict(), h.source,  # type: ignore[arg-type]
-                     confidence, alternative, probs, reading.rule, stop)
+    return Diagnosis(reading.verdict, best, list(reading.evidence), list(reading.advice), f.as_dict(),  # type: ignore[arg-type]
+                     h.source, confidence, alternative, probs, reading.rule, stop)
+
+
+def _read(h: LossHistory, f: Features, th: Thresholds, policy: str | None, rules_said: Reading,
+          exclude: str | None = None) -> tuple[Reading, float, str | None, dict[str, float]]:
+    """The scorer's decision on the cascade's reading; where it outweighs the cascade, that verdict's words."""
+    verdict, confidence, alternative, probs = decide(f, rules_said, policy=policy, exclude=exclude)
+    reading = rules_said if verdict == rules_said.verdict else explain(verdict, h, f, th, rules_said=rules_said)
+    return reading, confidence, alternative, probs
 
 
 # ----------------------------------------------------------------------------- input handling

@@ -70,6 +70,11 @@ def validation_below(f: Features, th: Thresholds) -> bool:
     return visible or clear
 
 
+def validation_mostly_below(f: Features) -> bool:
+    """Does the validation loss lie below the training loss in most epochs (the picture rule 1 reads strictly)?"""
+    return f.has_validation and f.val_below_fraction >= 0.5 and f.val_below_margin > 0
+
+
 ADVICE = {
     "unrepresentative_validation_below": [
         "The validation set seems easier than the training set: check how it was split (leakage, duplicates, "
@@ -312,7 +317,7 @@ def explain(verdict: str, h: LossHistory, f: Features, th: Thresholds, rules_sai
     elif verdict == "unrepresentative_train":
         evidence, advice = [ev.gap(), ev.val_improved()], ADVICE["unrepresentative_train"]
     elif verdict == "unrepresentative_validation":
-        if f.val_below_fraction >= 0.5 and f.val_below_margin > 0:
+        if validation_mostly_below(f):
             evidence, advice = [ev.val_below()], ADVICE["unrepresentative_validation_below"]
         else:
             evidence, advice = [ev.val_noisy(), ev.gap()], ADVICE["unrepresentative_validation_noisy"]
