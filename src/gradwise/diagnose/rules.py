@@ -18,6 +18,8 @@ The first rule that fires gives the reading (thresholds in :class:`~gradwise.dia
 5. gap between the curves at the end >= ``large_gap`` of the loss range and
    >= ``large_gap_relative`` of the validation loss                              -> unrepresentative_train
 6. training and validation loss still falling at the end                       -> underfit (train longer)
+6b. training loss fell by less than ``level_improvement`` of its start and the curves end within
+   ``level_gap_relative`` of each other                                         -> underfit (capacity)
 7. otherwise                                                                    -> good_fit
 
 Each rule returns its evidence (numbers, in words) and advice.  In the evidence a **raw** value - one that is in
@@ -168,6 +170,8 @@ def apply_rules(h: LossHistory, f: Features, th: Thresholds, below_expected: boo
     if still_falling(f, th, "train") and still_falling(f, th, "val"):
         return Reading("underfit", "6", [ev.train_still_falling(), ev.val_still_falling()],
                        ADVICE["underfit_still_falling"])
+    if f.train_improvement < th.level_improvement and abs(f.gap_relative) < th.level_gap_relative:
+        return Reading("underfit", "6b", [ev.train_stable(), ev.levelled_together()], ADVICE["underfit_flat"])
     return Reading("good_fit", "7", [ev.train_stable(), ev.val_stable(), ev.gap()], good_fit_advice(best))
 
 
@@ -216,6 +220,13 @@ class Evidence:
         return (f"training loss fell from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} "
                 f"(epoch {self.last}) and levelled off (the last {f.tail_epochs} epochs brought "
                 f"{max(f.train_tail_share, 0):.0%} of the improvement)")
+
+    def levelled_together(self) -> str:
+        f = self.f
+        return (f"the smoothed training loss ended only {f.train_improvement:.0%} below its start and validation "
+                f"loss levelled off beside it ({_n(f.val_last_raw)} against {_n(f.train_last_raw)}, epoch "
+                f"{self.last}; smoothed gap {abs(f.gap_relative):.0%} of the validation loss): the model does no "
+                "better on the examples it trains on than on unseen ones - it cannot fit even its training data")
 
     def train_after_best(self) -> str:
         f = self.f

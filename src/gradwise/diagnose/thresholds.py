@@ -171,6 +171,17 @@ class Thresholds:
     24 % of its (small) range but 8 % of its level (tests/data/curve_runs_final, underfit_early_15); the runs
     trained on too few or too narrow examples in the three seen sets show 14.5-100 %."""
 
+    level_improvement: float = 0.7
+    """Underfitting by capacity (rule 6b): both curves levelled off together after the training loss fell by
+    less than 70 % of its start ...  A model that can fit its data cuts its loss by far more (the development
+    corpus's verified good fits: 10th percentile 64 %, and none of them together with the next condition)."""
+
+    level_gap_relative: float = 0.05
+    """... and the validation loss ends within 5 % of the training loss (``|gap_relative|``): the model does no
+    better on the examples it trains on than on unseen ones - it cannot fit even its training data.  Models with
+    the capacity to fit leave a gap (the verified good fits: 10th percentile 4 %, median 21 %); one-unit and
+    linear models on the development corpus leave about 1 %."""
+
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if getattr(self, f.name) <= 0:
