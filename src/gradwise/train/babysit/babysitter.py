@@ -115,7 +115,7 @@ class Babysitter(Callback):
         self.step_losses: list[float] | None = []     # kept until loss_decreasing is judged, then dropped
         self.epoch_losses: list[float] = []
         self.epoch_errors: list[float | None] = []     # standard error of each epoch's mean step loss
-        self._epoch_sums = [0.0, 0.0, 0]               # this epoch's step losses: sum, sum of squares, count
+        self._epoch_steps: list[float] = []           # this epoch's step losses (their spread: at the epoch's end)
         self.divergence = DivergenceTracker(th.divergence_window)
         self.emitted: dict[str, str] = {}              # check name -> most severe status shown so far
         self.last_pass: dict[str, dict[str, Check]] = {}   # name -> test -> latest pass
@@ -264,7 +264,7 @@ class Babysitter(Callback):
             self._add_validation_hook(trainer)
             return
         inputs, target = trainer.split_batch(batch)
-        with trainer.preserve_state():
+        with trainer.preserve_state(optimizer=False):   # forward passes only: the optimizer is never touched
             model.train()
             self._recorder.attach()
             try:
@@ -321,7 +321,7 @@ class Babysitter(Callback):
         chunk = max(len(as_array(target, trainer.engine)), 128)
 
         def probe() -> Any:
-            with trainer.preserve_state():
+            with trainer.preserve_state(optimizer=False):
                 model.train()
                 with dropout_off(model):
                     return probe_initialization(model, trainer.loss_fn, [x[:256] for x in xs], ys[:256],
@@ -331,7 +331,7 @@ class Babysitter(Callback):
         found = self._safely("initial_loss", probe)
 
         def init_scheme() -> Check:
-            with trainer.preserve_state():
+            with trainer.preserve_state(optimizer=False):
                 described = describe_layers(model, inputs, trainer.engine)
             return check_init_scheme(described, th, found.signal if found else None,
                                      found.gradients if found else None, found.output_signal if found else None)
@@ -512,9 +512,7 @@ class Babysitter(Callback):
 
     def on_batch_end(self, trainer: "Trainer", batch_index: int, logs: dict[str, Any]) -> None:
         loss = float(logs["loss"])
-        self._epoch_sums[0] += loss
-        self._epoch_sums[1] += loss * loss
-        self._epoch_sums[2] += 1
+        self._epoch_steps.append(loss)
         recent = self.divergence.update(loss)
         losses = self.step_losses
         if losses is not None:
@@ -561,7 +559,7 @@ class Babysitter(Callback):
             if grad is None:
                 continue
             g = engine.to_numpy(grad)
-            norm = float(np.linalg.norm(g))
+            norm = _norm(g)
             if not math.isfinite(norm):
                 first_bad = first_bad or name
             norms[name] = norm
@@ -569,7 +567,8 @@ class Babysitter(Callback):
             count += g.size
             old = before.get(name)
             if old is not None and old.shape == g.shape:
-                change += float(np.square(g - old).sum())
+                difference = g - old
+                change += float(np.square(difference, out=difference).sum())
                 previous += norm * norm
         self._append_series(self.stats["gradients"], "norms", norms, trainer, trainer.global_step + 1)
         if first_bad is not None:
@@ -627,8 +626,8 @@ class Babysitter(Callback):
     @_guarded
     def on_epoch_end(self, trainer: "Trainer", epoch: int, logs: dict[str, Any]) -> None:
         th = self.thresholds
-        total, squares, n = self._epoch_sums
-        self._epoch_sums = [0.0, 0.0, 0]
+        total, squares, n = _sums(self._epoch_steps)
+        self._epoch_steps = []
         error = math.sqrt(max(squares / n - (total / n) ** 2, 0.0) / (n - 1)) if n > 1 else None
         self.epoch_losses.append(float(logs["loss"]))
         self.epoch_errors.append(error if error is None or math.isfinite(error) else None)
@@ -728,8 +727,10 @@ class Babysitter(Callback):
         acts["epochs"].append(trainer.epoch)
         n = len(acts["steps"])
         for name, _, kind in self._recorder.layers:
-            entry = acts["layers"].setdefault(name, {"kind": kind, "label": self._labels.get(name, ""), "edges": None,
-                                                      "histograms": [], "dead_fraction": [], "saturated_fraction": []})
+            entry = acts["layers"].get(name)
+            if entry is None:
+                entry = acts["layers"][name] = {"kind": kind, "label": self._labels.get(name, ""), "edges": None,
+                                                "histograms": [], "dead_fraction": [], "saturated_fraction": []}
             s = samples.get(name)
             if entry["edges"] is None and name in self._recorder.edges:
                 entry["edges"] = [round(float(e), 6) for e in self._recorder.edges[name]]
@@ -769,9 +770,9 @@ class Babysitter(Callback):
             return
         ratios = {}
         for name, module, old in before:
-            size = max(float(np.linalg.norm(old)), self._floors.get(name, 0.0))
+            size = max(_norm(old), self._floors.get(name, 0.0))
             if size > 0:
-                ratios[name] = float(np.linalg.norm(trainer.engine.to_numpy(module.weight) - old)) / size
+                ratios[name] = _norm(trainer.engine.to_numpy(module.weight) - old) / size
         updates = self.stats["updates"]
         self._append_series(updates, "ratios", ratios, trainer, trainer.global_step)
         updates["lr"].append(trainer.lr)
@@ -842,6 +843,25 @@ _ADAPTIVE = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "RMSprop", "Adagrad", 
 
 def _adaptive(optimizer: Any) -> bool:
     return optimizer is not None and any(cls.__name__ in _ADAPTIVE for cls in type(optimizer).__mro__)
+
+
+def _sums(values: list[float]) -> tuple[float, float, int]:
+    """``(sum, sum of squares, count)`` of some losses, added up in their order (the per-step hook only appends)."""
+    total = squares = 0.0
+    for v in values:
+        total += v
+        squares += v * v
+    return total, squares, len(values)
+
+
+def _norm(values: np.ndarray) -> float:
+    """``np.linalg.norm(values)`` - the same number, computed as it does (the square root of the flattened array's
+    dot product with itself) - without its argument handling, which costs more than the product itself on the
+    small arrays of a sampled step."""
+    if values.dtype.kind != "f":
+        return float(np.linalg.norm(values))
+    flat = values.ravel(order="K")
+    return float(np.sqrt(flat.dot(flat)))
 
 
 def _nonfinite(values: np.ndarray) -> bool:

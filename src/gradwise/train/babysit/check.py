@@ -53,6 +53,15 @@ def make(name: str, status: str, message: str, **evidence: Any) -> Check:
 
 def jsonable(value: Any) -> Any:
     """``value`` as plain JSON: NumPy scalars and arrays as Python values, non-finite floats as strings."""
+    kind = type(value)   # the plain Python types first: sampled steps make several checks, each converted
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):

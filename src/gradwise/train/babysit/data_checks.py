@@ -136,13 +136,15 @@ def check_data_order(batch_targets: list[np.ndarray], th: Thresholds, classifica
     classes = np.unique(np.concatenate(labels))
     if classes.size < 2:
         return make(name, "pass", f"the first {n} samples are all of one class: order not testable", samples=n)
-    table = np.stack([np.array([np.count_nonzero(lab == c) for c in classes], dtype=np.float64) for lab in labels])
+    # the class counts of every batch (a row each): each label's position among the classes, counted
+    table = np.stack([np.bincount(np.searchsorted(classes, lab), minlength=classes.size) for lab in labels]
+                     ).astype(np.float64)
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
     chi2 = float(np.sum((table - expected) ** 2 / np.where(expected > 0, expected, 1.0)))
     df = (table.shape[0] - 1) * (table.shape[1] - 1)
     v = math.sqrt(chi2 / (n * (min(table.shape) - 1)))
     z = (chi2 - df) / math.sqrt(2 * df)
-    per_batch = float(np.mean([np.unique(lab).size for lab in labels]))
+    per_batch = float(np.mean(np.count_nonzero(table, axis=1)))   # classes present in a batch, on average
     evidence = dict(batches=len(batches), samples=n, classes=int(classes.size), cramers_v=v, chi2=chi2, df=df, z=z,
                     classes_per_batch=per_batch, limits={"cramers_v": th.order_max_association, "z": th.order_z})
     if v > th.order_max_association and z > th.order_z:

@@ -123,14 +123,16 @@ class DivergenceTracker:
         self.best = float("inf")
 
     def update(self, loss: float) -> float:
-        """Add one step's loss; returns the latest running mean."""
-        if len(self.recent) == self.window:
-            self.total -= self.recent[0]
-        self.recent.append(loss)
-        self.total += loss
-        self.steps += 1
-        mean = self.total / len(self.recent)
-        if self.steps == self.window or self.initial is None:
+        """Add one step's loss; returns the latest running mean (called every step: locals, not attributes)."""
+        recent, total = self.recent, self.total
+        if len(recent) == self.window:
+            total -= recent[0]
+        recent.append(loss)
+        total += loss
+        self.total = total
+        self.steps = steps = self.steps + 1
+        mean = total / len(recent)
+        if steps == self.window or self.initial is None:
             self.initial = mean   # the first loss, then the mean of the first ``window`` steps once they exist
         if mean < self.best:
             self.best = mean
@@ -181,11 +183,12 @@ def check_oscillation(epoch_losses: Sequence[float], th: Thresholds, lr: float,
         return make(name, "pass", f"{n} epoch(s): too few to judge oscillation", test="oscillation", epochs=n)
     se = None
     if errors is not None and len(errors) == n:
-        se = np.array([np.nan if e is None else float(e) for e in errors], dtype=np.float64)
+        se = [math.nan if e is None else float(e) for e in errors]
     span = float(arr.max() - arr.min())
+    values = arr.tolist()   # Python floats: the same arithmetic as NumPy's float64, without a scalar object a step
     swings = noise = 0
     for i in range(1, n - 1):
-        left, right = arr[i] - arr[i - 1], arr[i + 1] - arr[i]
+        left, right = values[i] - values[i - 1], values[i + 1] - values[i]
         if left * right < 0 and min(abs(left), abs(right)) > th.oscillation_amplitude * span:
             if se is not None:
                 a, b = math.hypot(se[i], se[i - 1]), math.hypot(se[i], se[i + 1])

@@ -114,7 +114,7 @@ def activation_sample(values: np.ndarray, kind: str, edges: np.ndarray, dead_act
     if kind == "relu":
         per_unit = a.shape[0] * a.shape[2]
         positive = a > 0 if a.shape[2] > 1 else a[:, :, 0] > 0
-        active = np.count_nonzero(positive, axis=0)
+        active = positive.sum(axis=0)   # active samples (and positions) per unit
         active = active.sum(axis=1) if active.ndim > 1 else active
         sample.dead_fraction = float(np.count_nonzero(active < dead_activity * per_unit)) / a.shape[1]
     elif kind in BOUNDS:
@@ -127,7 +127,9 @@ def activation_sample(values: np.ndarray, kind: str, edges: np.ndarray, dead_act
         flat = flat[:: -(-flat.size // HISTOGRAM_VALUES)]
     bins = len(edges) - 1
     scale = bins / (edges[-1] - edges[0])   # equal-width bins
-    position = np.clip(flat * scale - edges[0] * scale, 0, bins - 1)
+    position = flat * scale
+    position -= edges[0] * scale            # in place, and clipped in place: one temporary array, not three
+    np.minimum(np.maximum(position, 0, out=position), bins - 1, out=position)
     counts = np.bincount(position.astype(np.int32), minlength=bins)
     sample.histogram = counts.tolist()
     return sample
