@@ -699,7 +699,26 @@ def test_should_stop_waits_out_an_early_bump_that_never_fell_first() -> None:
     for i in range(5, len(recs) + 1):
         assert not should_stop(diagnose_so_far(recs[:i]), recs[:i])[0], i
     fell = [dict(r, val_loss=v) for r, v in zip(recs, [2.3, 2.2, 2.1, 2.2, 2.3, 2.4, 2.5])]
-    assert should_stop(Diagnosis("overfit", 2, [], [], confidence=0.99), fell)[0]
+    assert should_stop(Diagnosis("overfit", 2, [], [], confidence=0.99, scores={"val_rise_z": 5.0}), fell)[0]
+
+
+def test_should_stop_waits_for_a_rise_beyond_the_noise() -> None:
+    """The first 13 epochs of an erratic RMSprop run (bench/diagnose_corpus/fresh/swissroll_reg_overf_3): the
+    scorer reads overfit with confidence >= 0.9, but the validation trend has risen by less than one standard
+    error of its noise; its real minimum came at epoch 23.  Stopping live there restored weights 115 % worse."""
+    from gradwise.diagnose import Diagnosis, diagnose_so_far, should_stop
+
+    train = [0.59208, 0.2972, 0.2203, 0.2271, 0.76958, 0.55235, 0.21515, 0.46342, 0.44521, 0.47801, 0.20173,
+             0.14082, 0.19545]
+    val = [0.84231, 0.74098, 0.62713, 0.47255, 0.29844, 0.27448, 0.33434, 0.27593, 0.23436, 0.27973, 0.24086,
+           0.25875, 0.28638]
+    recs = [{"epoch": e, "loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(train, val), start=1)]
+    d = diagnose_so_far(recs)
+    assert d.verdict == "overfit" and d.confidence >= 0.9 and d.scores["val_rise_z"] < 3
+    for i in range(5, len(recs) + 1):
+        assert not should_stop(diagnose_so_far(recs[:i]), recs[:i])[0], i
+    sure = Diagnosis("overfit", 9, [], [], confidence=0.99, scores={"val_rise_z": 3.5})
+    assert should_stop(sure, recs)[0]
 
 
 def test_should_stop_does_not_stop_a_good_fit_early() -> None:

@@ -73,10 +73,15 @@ FRESH2_FAMILIES = ("sparse_reg", "manyclass_mlp", "rings_cnn", "events_conv1d")
 FRESH3_FAMILIES = ("hypersphere_reg", "gaussmix_cls", "count_cnn", "chirp_conv1d")
 #: fourth round: the third fresh set joins development; four new fresh families made after round 4 was frozen
 FRESH4_FAMILIES = ("madelon_cls", "peaks_reg", "glyphs_cnn", "rhythm_conv1d")
-ALL_FAMILIES = DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
+#: fifth round: the fourth fresh set joins development; four new fresh families made after round 5 was frozen,
+#: with twice the runs per family (``--per-family-scale 2``: the fourth set verified only 1 good fit)
+FRESH5_FAMILIES = ("credit_mlp", "sinc_reg", "corner_cnn", "amfm_conv1d")
+ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
+                + FRESH5_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
-                "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES}
-SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000}
+                "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES}
+SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
+             "fresh5": 101_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -209,9 +214,26 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         centres, signs = np.array([[-1.5, -1.0], [1.0, 1.5], [1.5, -1.5], [-1.0, 1.8]]), np.array([1.0, -1.0, 0.8, -0.6])
         y = (signs * np.exp(-((x[:, None, :] - centres) ** 2).sum(-1) / 0.8)).sum(1) + 0.15 * r.standard_normal(n)
         return Data((x / 1.73).astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (2,))
-    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn"):
+    if family == "credit_mlp":       # tabular: 8 numeric inputs, two one-hot categories, a logistic rule, 8 % noise
+        r = np.random.default_rng(seed)
+        num = r.standard_normal((n, 8))
+        cat_a, cat_b = r.integers(0, 4, n), r.integers(0, 3, n)
+        logit = (1.2 * num[:, 0] - 0.8 * num[:, 1] * num[:, 2] + 0.6 * np.abs(num[:, 3])
+                 + np.array([-1.0, 0.0, 0.5, 1.2])[cat_a] + np.array([0.8, -0.4, 0.0])[cat_b] - 0.5)
+        y = (r.random(n) < 1 / (1 + np.exp(-2.5 * logit))).astype(np.int64)
+        flip = r.random(n) < 0.08
+        y[flip] = 1 - y[flip]
+        x = np.hstack([num, np.eye(4)[cat_a], np.eye(3)[cat_b]])
+        return Data(x.astype(np.float32), y, True, 2, (15,))
+    if family == "sinc_reg":         # sin(r) / r of the distance in 3-D, plus noise
+        r = np.random.default_rng(seed)
+        x = r.uniform(-6, 6, (n, 3))
+        rad = np.linalg.norm(x, axis=1)
+        y = np.sinc(rad / np.pi) + 0.08 * r.standard_normal(n)
+        return Data((x / 3.46).astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (3,))
+    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn"):
         return _images(family, np.random.default_rng(seed), n)
-    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d"):
+    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -222,6 +244,13 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
     cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "corner_cnn":    # which quadrant holds the bright 3x3 blob, among two dim distractors
+            for _ in range(2):
+                a, b = r.integers(0, 8, 2)
+                imgs[i, a:a + 3, b:b + 3] += 0.45
+            a, b = 5 * (c // 2) + int(r.integers(0, 3)), 5 * (c % 2) + int(r.integers(0, 3))
+            imgs[i, a:a + 3, b:b + 3] += 1.0
+            continue
         if family == "glyphs_cnn":    # the letters L, T, X, O and Z, 5 or 6 pixels tall, at random places
             s = int(r.integers(5, 7))
             g = np.zeros((s, s), np.float32)
@@ -264,6 +293,13 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "amfm_conv1d":    # a carrier alone, amplitude-modulated or frequency-modulated
+            fc, fm = r.uniform(0.18, 0.26), r.uniform(0.02, 0.05)
+            ph = r.uniform(0, 2 * np.pi, 2)
+            env = 1 + 0.7 * np.sin(2 * np.pi * fm * t + ph[1]) if c == 1 else np.ones(40)
+            inst = fc + (0.08 * np.sin(2 * np.pi * fm * t + ph[1]) if c == 2 else 0)
+            sig[i] = h * env * np.sin(2 * np.pi * np.cumsum(inst) + ph[0])
+            continue
         if family == "rhythm_conv1d":  # beats at a regular period, at jittered times, or with one dropped
             period = int(r.integers(6, 10))
             beats = np.arange(int(r.integers(0, period)), 40, period).astype(float)
@@ -289,10 +325,11 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
 
 FIXED_SIZE = {"digits_mlp": 1797, "digits_cnn": 1797, "cancer_mlp": 569}
 ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars_cnn": "cnn", "rings_cnn": "cnn",
-        "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d"}
+        "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
+        "corner_cnn": "cnn", "amfm_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
-REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg")
+REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg")
 
 
 # ----------------------------------------------------------------------------- recipes

@@ -3,8 +3,10 @@ opt-in ``early_stopping="diagnosis"``.
 
 ``should_stop`` stops a run when either
 
-* the diagnosis of the epochs so far reads ``overfit`` with confidence >= ``min_confidence`` and the best
-  epoch lies at least ``min_epochs_after_best`` epochs back (the rise is real, not one bad evaluation), or
+* the diagnosis of the epochs so far reads ``overfit`` with confidence >= ``min_confidence``, the best
+  epoch lies at least ``min_epochs_after_best`` epochs back and the smoothed validation trend has risen by at
+  least ``min_rise_z`` standard errors of its own noise (the rise is real, not one bad evaluation or a wobble
+  of a noisy curve), or
 * the validation loss has not improved on its lowest raw value for ``patience`` epochs - the rule of Keras'
   ``EarlyStopping(patience=6)`` itself, kept as a floor, so the run never stops later than that would;
 
@@ -30,6 +32,10 @@ from gradwise.diagnose.thresholds import Thresholds, as_thresholds
 PATIENCE = 6
 MIN_CONFIDENCE = 0.9
 MIN_EPOCHS_AFTER_BEST = 3
+#: the cascade's own test of a significant rise (Thresholds.overfit_rise_z): the scorer may read overfitting
+#: in a rise within the noise of a finished run, but stopping live on one ended a development run
+#: (fresh/swissroll_reg_overf_3, erratic RMSprop) at epoch 13 instead of 29, restoring weights 115 % worse
+MIN_RISE_Z = 3.0
 
 
 def diagnose_so_far(records: Any, thresholds: Thresholds | Mapping[str, float] | None = None) -> Diagnosis | None:
@@ -48,7 +54,7 @@ def diagnose_so_far(records: Any, thresholds: Thresholds | Mapping[str, float] |
 
 def should_stop(diagnosis: Diagnosis | None, records: Any, *, patience: int = PATIENCE,
                 min_confidence: float = MIN_CONFIDENCE, min_epochs_after_best: int = MIN_EPOCHS_AFTER_BEST,
-                monitor: str = "val_loss") -> tuple[bool, str, Any]:
+                min_rise_z: float = MIN_RISE_Z, monitor: str = "val_loss") -> tuple[bool, str, Any]:
     """(stop?, reason in words, epoch whose weights to restore) after the newest epoch of ``records``."""
     epochs, values = _series(records, monitor)
     restore = best_epoch(records, monitor)
@@ -62,7 +68,8 @@ def should_stop(diagnosis: Diagnosis | None, records: Any, *, patience: int = PA
         # overfitting is a validation loss that fell and then rose: one that only rose from the first epoch
         # (an early bump, common while a model warms up) is left to the patience rule
         fell_first = at > 0 and values[at] < values[0]
-        if after >= min_epochs_after_best and fell_first:
+        significant = float(diagnosis.scores.get("val_rise_z", 0.0)) >= min_rise_z
+        if after >= min_epochs_after_best and fell_first and significant:
             return True, (f"the diagnosis reads overfit (confidence {diagnosis.confidence:.2f}): {monitor} has risen "
                           f"since epoch {restore}, whose weights are restored"), restore
     if since >= patience:
@@ -80,6 +87,7 @@ class LiveDiagnosis:
     patience: int = PATIENCE
     min_confidence: float = MIN_CONFIDENCE
     min_epochs_after_best: int = MIN_EPOCHS_AFTER_BEST
+    min_rise_z: float = MIN_RISE_Z
     thresholds: Thresholds | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     diagnosis: Diagnosis | None = None
@@ -88,4 +96,5 @@ class LiveDiagnosis:
         self.records.append(dict(record))
         self.diagnosis = diagnose_so_far(self.records, self.thresholds)
         return should_stop(self.diagnosis, self.records, patience=self.patience,
-                           min_confidence=self.min_confidence, min_epochs_after_best=self.min_epochs_after_best)
+                           min_confidence=self.min_confidence, min_epochs_after_best=self.min_epochs_after_best,
+                           min_rise_z=self.min_rise_z)

@@ -90,13 +90,24 @@ def calibrate(p: float, cal: dict[str, float]) -> float:
     return 1 / (1 + math.exp(-z))
 
 
+def absent(f: Features) -> set[str]:
+    """Verdicts whose defining picture the curves do not show, whatever the other measurements weigh.
+
+    Overfitting is a validation loss that turned up after its minimum (the lecture's picture, and what early
+    stopping acts on): a smoothed validation trend that ends at or below its minimum is not read as overfit.
+    Without this, a short noisy history whose training loss kept falling was read as overfit with 0.9
+    confidence and stopped live 18 epochs before its real minimum (bench/diagnose_corpus, fresh/
+    swissroll_reg_overf_3 after 12 epochs)."""
+    return {"overfit"} if f.has_validation and not f.val_rise > 0 else set()
+
+
 def decide(f: Features, reading: Any, model: dict[str, Any] | None = None, policy: str | None = None,
            exclude: str | None = None) -> tuple[str, float, str | None, dict[str, float]]:
     """(verdict, confidence, alternative, probabilities) for the measured features and the cascade's reading;
     ``policy`` overrides the file's (``"rules"`` when the caller changed the thresholds: the scorer was fitted on
     the default cascade, so with other thresholds the rules decide and the scorer only gives the confidence);
-    ``exclude`` is a verdict ruled out by what the caller knows about the run (the others' probabilities are
-    renormalised)."""
+    ``exclude`` is a verdict ruled out by what the caller knows about the run; the verdicts :func:`absent` from
+    the curves are ruled out too (the others' probabilities are renormalised)."""
     model = model if model is not None else load()
     if model is None or not f.has_validation:
         # without a validation curve only underfitting is read (rules 2, 2b, 6t): the rule's cross-validated share
@@ -104,9 +115,12 @@ def decide(f: Features, reading: Any, model: dict[str, Any] | None = None, polic
         table = (model or {}).get("rule_confidence", {})
         return reading.verdict, float(table.get(reading.rule, table.get(reading.rule.rstrip("t"), 0.5))), None, {}
     probs = probabilities(f, reading.verdict, model)
-    if exclude in probs and probs[exclude] < 1:
-        rest = 1 - probs[exclude]
-        probs = {v: (0.0 if v == exclude else p / rest) for v, p in probs.items()}
+    out = absent(f) - {reading.verdict}   # (the cascade itself never reads a picture that is absent)
+    if exclude is not None:
+        out.add(exclude)
+    rest = 1 - sum(probs.get(v, 0.0) for v in out)
+    if rest > 0:
+        probs = {v: (0.0 if v in out else p / rest) for v, p in probs.items()}
     policy = policy or model.get("policy", "rules")
     verdict = reading.verdict
     top = max(probs, key=probs.get)
