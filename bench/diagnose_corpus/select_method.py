@@ -2,8 +2,8 @@
 chosen scorer on all development runs and write src/gradwise/diagnose/scorer.json.
 
 Development runs: the older sets tests/data/curve_runs* (families = their data worlds) and this corpus's
-``dev``, ``fresh`` and ``fresh2`` (each measured once with the method of its round, then joined development)
-and ``dev2`` sets (corpus.DEVELOPMENT_SETS).  Scored on runs whose cause was verified.  For every held-out
+``dev`` and ``dev2`` sets and the fresh sets of earlier rounds (each measured once with the method of its round,
+then joined development; corpus.DEVELOPMENT_SETS).  Scored on runs whose cause was verified.  For every held-out
 family the scorer is fitted on all the other families' runs; the candidates are
 
 * ``rules``        - the threshold cascade alone (confidence from the scorer),
