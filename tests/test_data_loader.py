@@ -6,6 +6,7 @@ import threading
 import time
 import traceback
 from collections import namedtuple
+from typing import Any
 
 import numpy as np
 import pytest
@@ -354,3 +355,67 @@ def test_a_dataset_transform_set_after_the_loader_was_built_is_honoured():
     assert not loader.fast_path
     x, y = next(iter(loader))
     assert x.shape == (4, 1, 8, 8) and x.numpy().sum() == 0 and y.dtype == np.int64
+
+
+# ----------------------------------------------------------------------------- prefetch and random streams
+def _noisy_images(n: int = 24) -> TensorDataset:
+    rng = np.random.default_rng(3)
+    return TensorDataset(rng.normal(size=(n, 1, 6, 6)).astype(np.float32), np.arange(n))
+
+
+def _epochs_with_dropout_draws(prefetch: int, transform: Any) -> tuple[list[np.ndarray], list[float]]:
+    """Two epochs of batches, drawing from the global generator between batches as dropout does."""
+    gradwise.manual_seed(0)
+    loader = DataLoader(_noisy_images(), batch_size=4, shuffle=True, transform=transform, prefetch=prefetch)
+    batches, draws = [], []
+    for _ in range(2):
+        for x, _y in loader:
+            batches.append(x.numpy())
+            draws.append(float(gradwise.rand(1).item()))   # the training thread's own draws
+    return batches, draws
+
+
+def test_prefetch_gives_an_unseeded_augmentation_its_own_reproducible_stream():
+    """An augmentation drawing from gradwise's global generator in the prefetch thread used to interleave with
+    the training thread's draws in an order set by timing: two runs with the same seed could differ."""
+    from gradwise.augment import GaussianNoise
+
+    first, first_draws = _epochs_with_dropout_draws(3, GaussianNoise(0.5))
+    for _ in range(3):
+        again, again_draws = _epochs_with_dropout_draws(3, GaussianNoise(0.5))
+        for a, b in zip(first, again, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert again_draws == first_draws
+    # the training thread's stream is untouched by the thread's draws: the same as with no augmentation at all
+    _, plain_draws = _epochs_with_dropout_draws(3, None)
+    assert first_draws == plain_draws
+    # ... and the augmentation still differs from batch to batch and from epoch to epoch
+    clean, _ = _epochs_with_dropout_draws(3, None)
+    noise = [a - c for a, c in zip(first, clean, strict=True)]
+    assert not np.allclose(noise[0], noise[len(noise) // 2])
+    assert all(np.std(n) > 0.3 for n in noise)
+
+
+def test_prefetch_leaves_the_batch_order_and_a_seeded_transform_unchanged():
+    from gradwise.augment import GaussianNoise
+
+    plain, _ = _epochs_with_dropout_draws(0, GaussianNoise(0.5, seed=4))
+    prefetched, _ = _epochs_with_dropout_draws(2, GaussianNoise(0.5, seed=4))
+    for a, b in zip(plain, prefetched, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_prefetch_worker_seed_is_reproducible_and_differs_per_epoch():
+    from gradwise.data import get_worker_info
+
+    def seeds() -> list[int]:
+        gradwise.manual_seed(5)
+        seen: list[int] = []
+        loader = DataLoader(TensorDataset(np.arange(8.0)), batch_size=4, num_workers=1,
+                            worker_init_fn=lambda _id: seen.append(get_worker_info().seed))
+        for _ in range(3):
+            list(loader)
+        return seen
+
+    a, b = seeds(), seeds()
+    assert a == b and len(set(a)) == 3

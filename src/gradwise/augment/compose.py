@@ -26,8 +26,10 @@ implemented once, here, and used by all vision, audio and text transforms:
    ``p=1``: always).  The coin is flipped with the transform's generator.
 
 The global generator is shared with dropout and shuffling: draws made in a background
-thread (a data loader's prefetch) interleave with the training thread's in an order that
-depends on timing.  Give transforms that run in another thread their own ``seed=``.
+thread would interleave with the training thread's in an order that depends on timing.
+gradwise's DataLoader therefore gives its prefetch thread a stream of its own, seeded
+reproducibly (:func:`gradwise.tensor.random.thread_stream`); in threads of your own, give
+transforms their own ``seed=``.
 
 A transform is applied with ``t(sample)`` (one sample) or ``t.apply_batch(batch)`` (a
 stacked batch; every sample gets its own coin flip and parameters).  Transforms never

@@ -17,9 +17,15 @@ epoch costs little beyond the network's arithmetic:
 * **Prefetch.**  ``prefetch=k`` prepares the next ``k`` batches in a background thread
   while the caller trains on the current one (NumPy releases the GIL in its copying and
   most augmentation maths, so the two overlap).  One producer thread keeps the batches
-  in order and the random draws in the same sequence, so prefetching never changes
-  the batches.  A worker exception is re-raised in the caller with its original
-  traceback; dropping or closing the iterator stops the thread.
+  in order; the indices are drawn in the caller's thread as without prefetch.  Draws the
+  thread makes from gradwise's global generator (an unseeded augmentation, a dataset's
+  own randomness, ``worker_init_fn``) come from the thread's own stream, seeded from the
+  loader's generator (or the global one) and the epoch's number without drawing from it -
+  as PyTorch seeds each worker from a base seed - so a run is reproducible under
+  ``manual_seed`` and the training thread's draws (dropout) are those of a run without
+  prefetch.  Transforms with their own ``seed=`` give exactly the batches of no prefetch.
+  A worker exception is re-raised in the caller with its original traceback; dropping or
+  closing the iterator stops the thread.
 * ``num_workers=n > 0`` is accepted for PyTorch code and means thread prefetching of
   ``n * prefetch_factor`` batches (gradwise does not start processes: the samples are
   NumPy arrays already, and a single ordered producer keeps results reproducible).
@@ -39,6 +45,7 @@ from gradwise.data.dataset import Dataset, IterableDataset, array_view
 from gradwise.data.sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
 from gradwise.data.worker import WorkerInfo, _set_worker_info
 from gradwise.engines.native import as_tensor, to_numpy
+from gradwise.tensor import random as _random
 from gradwise.tensor.random import Generator
 from gradwise.tensor.tensor import Tensor
 
@@ -147,6 +154,23 @@ def _produce(source: Iterator, q: queue.Queue, stop: threading.Event, init_fn: C
             close()
 
 
+def _call_drawing_from(stream: np.random.Generator, fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` with this thread's draws from gradwise's global generator taken from ``stream``."""
+    with _random.thread_stream(stream):
+        return fn(*args)
+
+
+def _drawing_from(stream: np.random.Generator, items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, each produced with this thread's draws from gradwise's global generator taken from ``stream``."""
+    while True:
+        with _random.thread_stream(stream):
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+        yield item
+
+
 class _PrefetchIterator:
     """Iterates ``source`` in a background thread, keeping up to ``depth`` items ready.
 
@@ -250,6 +274,7 @@ class DataLoader:
         self.worker_init_fn = worker_init_fn
         self.multiprocessing_context = multiprocessing_context
         self.generator = generator
+        self._iterations = 0   # epochs iterated with prefetch: each one's thread stream differs
         self.transform = transform
         self.drop_last = drop_last
         self._iterable = isinstance(dataset, IterableDataset)
@@ -368,16 +393,28 @@ class DataLoader:
             yield self.collate_fn(batch)
 
     def __iter__(self) -> Iterator[Any]:
+        stream = None
+        if self.prefetch:
+            # the prefetch thread's own stream for gradwise's global generator (transforms, the dataset,
+            # worker_init_fn): seeded from the loader's generator state and this epoch's number, without
+            # drawing from it - reproducible under manual_seed, every other draw of the run unchanged
+            self._iterations += 1
+            seed = _random.derived_seed(self.generator, salt=self._iterations)
+            stream = np.random.default_rng(seed)
         if self._iterable:
             batches = self._iterable_batches()
+            if stream is not None:
+                batches = _drawing_from(stream, batches)
         else:
             view = self._array_view()
             fetch = functools.partial(self._gather, view) if view is not None else self._fetch
+            if stream is not None:   # (the indices were drawn now, in this thread, from the usual stream)
+                fetch = functools.partial(_call_drawing_from, stream, fetch)
             batches = map(fetch, self._index_batches())
         if self.prefetch:
-            # the seed is fresh entropy, not a draw from gradwise's generator (that would change the batches)
-            info = WorkerInfo(0, 1, int(np.random.SeedSequence().entropy) % 2 ** 63, self.dataset)
-            return _PrefetchIterator(batches, self.prefetch, self.worker_init_fn, self.timeout, info)
+            info = WorkerInfo(0, 1, seed, self.dataset)
+            init = functools.partial(_call_drawing_from, stream, self.worker_init_fn) if self.worker_init_fn else None
+            return _PrefetchIterator(batches, self.prefetch, init, self.timeout, info)
         return batches
 
     def __repr__(self) -> str:

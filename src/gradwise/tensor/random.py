@@ -2,12 +2,22 @@
 
 gradwise cannot reproduce PyTorch's random streams (different algorithms), but a given seed
 always gives the same numbers in gradwise, which is what reproducible runs need.
+
+A background thread (a data loader's prefetch) can be given its own stream in place of the global
+one (:func:`thread_stream`), as PyTorch seeds each worker process from a base seed: its draws then
+no longer interleave with the training thread's in an order that depends on timing.
 """
 from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator
 
 import numpy as np
 
 _global = np.random.default_rng(0)
+_local = threading.local()   # .rng: this thread's stream in place of the global one (thread_stream)
 
 
 class Generator:
@@ -53,4 +63,26 @@ def set_rng_state(state: dict) -> None:
 
 
 def _rng(generator: Generator | None = None) -> np.random.Generator:
-    return generator._rng if generator is not None else _global
+    if generator is not None:
+        return generator._rng
+    own = getattr(_local, "rng", None)
+    return own if own is not None else _global
+
+
+@contextlib.contextmanager
+def thread_stream(rng: np.random.Generator) -> Iterator[np.random.Generator]:
+    """Within the block, draws of this thread from gradwise's global generator come from ``rng``."""
+    previous = getattr(_local, "rng", None)
+    _local.rng = rng
+    try:
+        yield rng
+    finally:
+        _local.rng = previous
+
+
+def derived_seed(generator: Generator | None = None, salt: int = 0) -> int:
+    """A seed (0 <= seed < 2**63) determined by the current state of ``generator`` (or of the global
+    generator) and ``salt``, without drawing from it: another thread's stream that is reproducible
+    under :func:`manual_seed` and leaves every other draw of the run unchanged."""
+    state = repr(_rng(generator).bit_generator.state).encode() + b"/" + str(int(salt)).encode()
+    return int.from_bytes(hashlib.blake2b(state, digest_size=8).digest(), "little") % 2 ** 63
