@@ -76,12 +76,15 @@ FRESH4_FAMILIES = ("madelon_cls", "peaks_reg", "glyphs_cnn", "rhythm_conv1d")
 #: fifth round: the fourth fresh set joins development; four new fresh families made after round 5 was frozen,
 #: with twice the runs per family (``--per-family-scale 2``: the fourth set verified only 1 good fit)
 FRESH5_FAMILIES = ("credit_mlp", "sinc_reg", "corner_cnn", "amfm_conv1d")
+#: sixth round: the fifth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH6_FAMILIES = ("boxes_cls", "season_reg", "texture_cnn", "ar_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
-                + FRESH5_FAMILIES)
+                + FRESH5_FAMILIES + FRESH6_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
-                "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES}
+                "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
+                "fresh6": FRESH6_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
-             "fresh5": 101_000}
+             "fresh5": 101_000, "fresh6": 103_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -231,9 +234,24 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         rad = np.linalg.norm(x, axis=1)
         y = np.sinc(rad / np.pi) + 0.08 * r.standard_normal(n)
         return Data((x / 3.46).astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (3,))
-    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn"):
+    if family == "boxes_cls":        # 5 classes set by axis-aligned thresholds on 4 of 10 inputs (a small tree), 5 % noise
+        r = np.random.default_rng(seed)
+        x = r.uniform(-1, 1, (n, 10))
+        y = np.where(x[:, 0] < -0.3, 0, np.where(x[:, 1] > 0.4, 1, np.where(x[:, 2] * x[:, 3] > 0, 2,
+                                                                                np.where(x[:, 3] < 0.2, 3, 4))))
+        flip = r.random(n) < 0.05
+        y[flip] = r.integers(0, 5, int(flip.sum()))
+        return Data((x * 1.73).astype(np.float32), y.astype(np.int64), True, 5, (10,))
+    if family == "season_reg":       # a seasonal demand: day of year (as sin/cos), temperature, weekday, noise growing with level
+        r = np.random.default_rng(seed)
+        day, temp, weekday = r.uniform(0, 2 * np.pi, n), r.normal(0, 1, n), r.integers(0, 7, n)
+        level = 2 + np.sin(day) + 0.6 * temp * np.cos(day) + 0.5 * (weekday >= 5) + 0.3 * temp ** 2
+        y = level + 0.25 * np.abs(level) * r.standard_normal(n)
+        x = np.column_stack([np.sin(day), np.cos(day), temp, np.eye(7)[weekday]])
+        return Data(x.astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (10,))
+    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn"):
         return _images(family, np.random.default_rng(seed), n)
-    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d"):
+    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -241,9 +259,21 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
 def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
-    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5}.get(family, 4), n)
+    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "texture_cnn":   # checkerboard, stripes at a random angle, or smooth blobs, at random scale and phase
+            period = r.uniform(2.5, 5.0)
+            ph = r.uniform(0, 2 * np.pi, 2)
+            if c == 0:
+                imgs[i] = np.sign(np.sin(2 * np.pi * xx / period + ph[0]) * np.sin(2 * np.pi * yy / period + ph[1]))
+            elif c == 1:
+                ang = r.uniform(0, np.pi)
+                imgs[i] = np.sign(np.sin(2 * np.pi * (xx * np.cos(ang) + yy * np.sin(ang)) / period + ph[0]))
+            else:
+                imgs[i] = np.sin(xx / period + ph[0]) * np.cos(yy / period + ph[1])
+            imgs[i] *= 0.6
+            continue
         if family == "corner_cnn":    # which quadrant holds the bright 3x3 blob, among two dim distractors
             for _ in range(2):
                 a, b = r.integers(0, 8, 2)
@@ -293,6 +323,15 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "ar_conv1d":      # which autoregressive process made it: x_t = phi x_(t-1) + e, phi 0.85, -0.6 or 0
+            phi = [0.85, -0.6, 0.0][c]
+            e = r.standard_normal(40) * np.sqrt(1 - phi ** 2)
+            x = np.zeros(40)
+            x[0] = r.standard_normal()
+            for k in range(1, 40):
+                x[k] = phi * x[k - 1] + e[k]
+            sig[i] = 1.4 * x
+            continue
         if family == "amfm_conv1d":    # a carrier alone, amplitude-modulated or frequency-modulated
             fc, fm = r.uniform(0.18, 0.26), r.uniform(0.02, 0.05)
             ph = r.uniform(0, 2 * np.pi, 2)
@@ -326,10 +365,11 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
 FIXED_SIZE = {"digits_mlp": 1797, "digits_cnn": 1797, "cancer_mlp": 569}
 ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars_cnn": "cnn", "rings_cnn": "cnn",
         "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
-        "corner_cnn": "cnn", "amfm_conv1d": "conv1d"}
+        "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
-REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg")
+REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
+              "season_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
