@@ -841,20 +841,23 @@ class DiagnosisStopping(Callback):
     early_stopping="diagnosis")``), and restore the best epoch's weights.
 
     At each epoch's end :class:`gradwise.diagnose.LiveDiagnosis` reads the history so far (about a
-    millisecond): the run stops when the diagnosis says ``overfit`` with confidence >= 0.9 and the best
-    epoch is at least 3 epochs back, or - the floor - when ``monitor`` has not improved for ``patience``
-    epochs, so it never stops later than ``EarlyStopping(patience=6)`` would.  The weights restored at
+    millisecond): the run stops when the diagnosis says ``overfit`` with confidence >= ``min_confidence``
+    (0.97), the best epoch is at least ``min_epochs_after_best`` (4) epochs back and the rise is beyond the
+    curve's noise, or - the floor - when ``monitor`` has not improved for ``patience`` epochs, so it never
+    stops later than ``EarlyStopping(patience=6)`` would.  The weights restored at
     the end are those of :func:`gradwise.diagnose.best_epoch` (the lowest raw validation loss).
     Measured on recorded runs: docs/diagnosis_accuracy.md.
     """
 
-    def __init__(self, patience: int = 6, min_confidence: float = 0.9, min_epochs_after_best: int = 3,
-                 monitor: str = "val_loss") -> None:
+    def __init__(self, patience: int = 6, min_confidence: float | None = None,
+                 min_epochs_after_best: int | None = None, monitor: str = "val_loss") -> None:
         from gradwise.diagnose import LiveDiagnosis
+        from gradwise.diagnose.live import MIN_CONFIDENCE, MIN_EPOCHS_AFTER_BEST
 
         self.monitor = monitor
-        self.live = LiveDiagnosis(patience=patience, min_confidence=min_confidence,
-                                  min_epochs_after_best=min_epochs_after_best)
+        self.live = LiveDiagnosis(
+            patience=patience, min_confidence=MIN_CONFIDENCE if min_confidence is None else min_confidence,
+            min_epochs_after_best=MIN_EPOCHS_AFTER_BEST if min_epochs_after_best is None else min_epochs_after_best)
         self.best_epoch: int | None = None
         self.best_weights: dict[str, Any] | None = None
 
