@@ -37,7 +37,7 @@ true_loss.json) is the same thing as a number: how much higher the true loss is 
 than at the best one, relative to the best.  As a reference the bench also scores two stop rules
 that read the validation curve naively: its raw minimum and the minimum of its 3-epoch mean.
 
-    python bench/diagnose_accuracy.py [--set all|tuning|heldout|final|fresh|corpus_dev|corpus_fresh|corpus_dev2|corpus_fresh2|corpus_fresh3|corpus_fresh4|corpus_fresh5] [--runs DIR]
+    python bench/diagnose_accuracy.py [--set all|tuning|heldout|final|fresh|corpus_dev|corpus_fresh|corpus_dev2|corpus_fresh2|corpus_fresh3|corpus_fresh4|corpus_fresh5|corpus_fresh6] [--runs DIR]
                                       [--plot grid.png]
                                       [--verbose]
 """
@@ -66,14 +66,16 @@ SETS = {"tuning": RUNS, "heldout": ROOT / "tests" / "data" / "curve_runs_heldout
         # fresh families (each measured once with its round's method, development since); the second round's
         # development families; the third fresh families (generated once after round 3 was frozen, development
         # since round 4); the fourth fresh families (generated once after round 4 was frozen, development since
-        # round 5); and the fifth fresh families, generated once after round 5 was frozen
+        # round 5); the fifth (after round 5, development since round 6); and the sixth fresh families, generated
+        # once after round 6 was frozen
         "corpus_dev": ROOT / "bench" / "diagnose_corpus" / "dev",
         "corpus_fresh": ROOT / "bench" / "diagnose_corpus" / "fresh",
         "corpus_dev2": ROOT / "bench" / "diagnose_corpus" / "dev2",
         "corpus_fresh2": ROOT / "bench" / "diagnose_corpus" / "fresh2",
         "corpus_fresh3": ROOT / "bench" / "diagnose_corpus" / "fresh3",
         "corpus_fresh4": ROOT / "bench" / "diagnose_corpus" / "fresh4",
-        "corpus_fresh5": ROOT / "bench" / "diagnose_corpus" / "fresh5"}
+        "corpus_fresh5": ROOT / "bench" / "diagnose_corpus" / "fresh5",
+        "corpus_fresh6": ROOT / "bench" / "diagnose_corpus" / "fresh6"}
 OVERFIT_SHOWED = 0.05
 """An overfit run's true loss must end at least 5 % above its best - the diagnosis's own
 ``Thresholds.overfit_rise_relative`` ("a material loss of generalisation") and the 5 % of the stop band."""

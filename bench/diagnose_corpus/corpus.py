@@ -26,7 +26,8 @@ from gradwise.diagnose.thresholds import Thresholds  # noqa: E402
 OLD_SETS = {"tuning": ROOT / "tests/data/curve_runs", "heldout": ROOT / "tests/data/curve_runs_heldout",
             "final": ROOT / "tests/data/curve_runs_final", "fresh_old": ROOT / "tests/data/curve_runs_fresh"}
 CORPUS_SETS = {"dev": HERE / "dev", "fresh": HERE / "fresh", "dev2": HERE / "dev2", "fresh2": HERE / "fresh2",
-               "fresh3": HERE / "fresh3", "fresh4": HERE / "fresh4", "fresh5": HERE / "fresh5"}
+               "fresh3": HERE / "fresh3", "fresh4": HERE / "fresh4", "fresh5": HERE / "fresh5",
+               "fresh6": HERE / "fresh6"}
 #: the sets the method is developed on: the older sets, the development corpora and the fresh sets of earlier
 #: rounds (each measured once with its round's frozen method, then joined development)
 DEVELOPMENT_SETS = (*OLD_SETS, "dev", "fresh", "dev2", "fresh2", "fresh3", "fresh4", "fresh5")
