@@ -37,7 +37,7 @@ true_loss.json) is the same thing as a number: how much higher the true loss is 
 than at the best one, relative to the best.  As a reference the bench also scores two stop rules
 that read the validation curve naively: its raw minimum and the minimum of its 3-epoch mean.
 
-    python bench/diagnose_accuracy.py [--set all|tuning|heldout|final|fresh|corpus_dev|corpus_fresh|corpus_dev2|corpus_fresh2|corpus_fresh3|corpus_fresh4|corpus_fresh5|corpus_fresh6] [--runs DIR]
+    python bench/diagnose_accuracy.py [--set all|tuning|heldout|final|fresh|corpus_dev|corpus_fresh|...|corpus_fresh6] [--runs DIR]
                                       [--plot grid.png]
                                       [--verbose]
 """
@@ -58,30 +58,15 @@ import numpy as np  # noqa: E402
 from gradwise.diagnose import VERDICTS, Diagnosis, curves, read_history  # noqa: E402
 from gradwise.diagnose.smoothing import mean3  # noqa: E402 (the 3-epoch mean the true curves' bands use)
 
-RUNS = ROOT / "tests" / "data" / "curve_runs"
-SETS = {"tuning": RUNS, "heldout": ROOT / "tests" / "data" / "curve_runs_heldout",
-        "final": ROOT / "tests" / "data" / "curve_runs_final",
-        "fresh": ROOT / "tests" / "data" / "curve_runs_fresh",
-        # the generated corpus (bench/diagnose_corpus/generate.py): development families; the first and second
-        # fresh families (each measured once with its round's method, development since); the second round's
-        # development families; the third fresh families (generated once after round 3 was frozen, development
-        # since round 4); the fourth fresh families (generated once after round 4 was frozen, development since
-        # round 5); the fifth (after round 5, development since round 6); and the sixth fresh families, generated
-        # once after round 6 was frozen
-        "corpus_dev": ROOT / "bench" / "diagnose_corpus" / "dev",
-        "corpus_fresh": ROOT / "bench" / "diagnose_corpus" / "fresh",
-        "corpus_dev2": ROOT / "bench" / "diagnose_corpus" / "dev2",
-        "corpus_fresh2": ROOT / "bench" / "diagnose_corpus" / "fresh2",
-        "corpus_fresh3": ROOT / "bench" / "diagnose_corpus" / "fresh3",
-        "corpus_fresh4": ROOT / "bench" / "diagnose_corpus" / "fresh4",
-        "corpus_fresh5": ROOT / "bench" / "diagnose_corpus" / "fresh5",
-        "corpus_fresh6": ROOT / "bench" / "diagnose_corpus" / "fresh6"}
-OVERFIT_SHOWED = 0.05
-"""An overfit run's true loss must end at least 5 % above its best - the diagnosis's own
-``Thresholds.overfit_rise_relative`` ("a material loss of generalisation") and the 5 % of the stop band."""
-NOT_OVERFIT_BROKEN = 0.10
-"""A good-fit or unrepresentative-training run whose true loss ends 10 % or more above its best is
-overfitting (twice the material-loss level, leaving a grey zone in which the built label stands)."""
+sys.path.insert(0, str(ROOT / "bench" / "diagnose_corpus"))
+from corpus import CORPUS_SETS, OLD_SETS, cause_showed  # noqa: E402 (the sets and the verification of their labels)
+
+RUNS = OLD_SETS["tuning"]
+#: the older sets (tests/data/curve_runs*: tuning, heldout, final, fresh) and the generated corpus
+#: (bench/diagnose_corpus: corpus_dev, corpus_fresh, ... - development families and the fresh families of each
+#: round, every one measured once with its round's method and then joined development)
+SETS = {**{("fresh" if k == "fresh_old" else k): v for k, v in OLD_SETS.items()},
+        **{f"corpus_{k}": v for k, v in CORPUS_SETS.items()}}
 SHORT = {"underfit": "under", "overfit": "over", "good_fit": "good",
          "unrepresentative_train": "unrep_tr", "unrepresentative_validation": "unrep_val"}
 
@@ -111,15 +96,7 @@ class Result:
         Such runs are scored against a label their own curves contradict; the bench reports accuracy
         with and without them.  Underfit and unrepresentative-validation causes live in the training
         curve and the validation set, which the true curve says nothing about, so they always count."""
-        if self.verified is not None:
-            return self.verified
-        if self.true_rise is None:
-            return True
-        if self.label == "overfit":
-            return self.true_rise >= OVERFIT_SHOWED
-        if self.label in ("good_fit", "unrepresentative_train"):
-            return self.true_rise < NOT_OVERFIT_BROKEN
-        return True
+        return self.verified if self.verified is not None else cause_showed(self.label, self.true_rise)
 
     @property
     def verdict_ok(self) -> bool:

@@ -852,12 +852,10 @@ class DiagnosisStopping(Callback):
     def __init__(self, patience: int = 6, min_confidence: float | None = None,
                  min_epochs_after_best: int | None = None, monitor: str = "val_loss") -> None:
         from gradwise.diagnose import LiveDiagnosis
-        from gradwise.diagnose.live import MIN_CONFIDENCE, MIN_EPOCHS_AFTER_BEST
 
         self.monitor = monitor
-        self.live = LiveDiagnosis(
-            patience=patience, min_confidence=MIN_CONFIDENCE if min_confidence is None else min_confidence,
-            min_epochs_after_best=MIN_EPOCHS_AFTER_BEST if min_epochs_after_best is None else min_epochs_after_best)
+        given = {"min_confidence": min_confidence, "min_epochs_after_best": min_epochs_after_best}
+        self.live = LiveDiagnosis(patience=patience, **{k: v for k, v in given.items() if v is not None})
         self.best_epoch: int | None = None
         self.best_weights: dict[str, Any] | None = None
 
