@@ -171,11 +171,12 @@ def evaluate(runs: Path = RUNS) -> list[Result]:
         r = Result(name, lab["verdict"], lab.get("best_epoch_range"), d, err, true_rise=lab.get("true_rise"),
                    verified=lab.get("verified"), family=lab.get("family"))
         if name in true:
-            r.true_loss = true[name]["true_loss"]
+            r.true_loss, r.first_epoch = true[name]["true_loss"], int(true[name]["first_epoch"])
         if r.best_range is not None:
             h = read_history(runs / lab["file"])
             r.val_loss, r.epochs = list(h["val_loss"]), [int(e) for e in h["epoch"]]
-            r.first_epoch = int(true[name]["first_epoch"]) if name in true else r.epochs[0]
+            if name not in true:
+                r.first_epoch = r.epochs[0]
         results.append(r)
     return results
 

@@ -644,6 +644,39 @@ def test_features_are_a_frozen_dataclass() -> None:
     assert set(curves(synthetic("good_fit")).scores) == set(Features.names())
 
 
+def test_accuracy_columns_are_measured_in_fractions_and_quoted(tmp_path: Path) -> None:
+    """Where a file has training and validation accuracy, the features carry the tail means' gap and the
+    validation accuracy given back (percent read as fractions), and the evidence quotes them; without both
+    columns the features are NaN and nothing is quoted."""
+    from gradwise.diagnose import measure
+    from gradwise.diagnose.history_io import history_from_object
+
+    h = synthetic("overfit")
+    n = len(h["loss"])
+    acc = np.linspace(0.5, 1.0, n)
+    val_acc = np.concatenate([np.linspace(0.5, 0.8, n // 2), np.linspace(0.8, 0.7, n - n // 2)])
+    f = measure(history_from_object(dict(h, accuracy=list(acc), val_accuracy=list(val_acc))))
+    m = f.tail_epochs
+    assert f.has_accuracy
+    assert f.train_accuracy_end == pytest.approx(acc[-m:].mean())
+    assert f.accuracy_gap == pytest.approx(acc[-m:].mean() - val_acc[-m:].mean())
+    assert f.val_accuracy_drop == pytest.approx(np.convolve(np.pad(val_acc, 1, mode="edge"), np.ones(3) / 3,
+                                                            mode="valid").max() - val_acc[-m:].mean())
+    percent = measure(history_from_object(dict(h, accuracy=list(100 * acc), val_accuracy=list(100 * val_acc))))
+    assert percent.accuracy_gap == pytest.approx(f.accuracy_gap)
+    path = tmp_path / "log.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["epoch", "loss", "val_loss", "accuracy", "val_accuracy"])
+        w.writerows(zip(h["epoch"], h["loss"], h["val_loss"], acc, val_acc))
+    d = curves(path)
+    line = [e for e in d.evidence if e.startswith("accuracy")]
+    assert len(line) == 1 and f"training {f.train_accuracy_end:.3f}" in line[0], d.evidence
+    only_val = measure(history_from_object(dict(h, val_accuracy=list(val_acc))))
+    assert not only_val.has_accuracy and math.isnan(only_val.accuracy_gap)
+    assert not any(e.startswith("accuracy") for e in curves(synthetic("overfit")).evidence)
+
+
 def test_custom_thresholds_let_the_rules_decide() -> None:
     """The scorer was fitted on the default cascade: with other thresholds the rules decide (and it only scores)."""
     h = synthetic("overfit")

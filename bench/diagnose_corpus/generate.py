@@ -78,13 +78,15 @@ FRESH4_FAMILIES = ("madelon_cls", "peaks_reg", "glyphs_cnn", "rhythm_conv1d")
 FRESH5_FAMILIES = ("credit_mlp", "sinc_reg", "corner_cnn", "amfm_conv1d")
 #: sixth round: the fifth fresh set joins development; four new fresh families (twice the runs per family)
 FRESH6_FAMILIES = ("boxes_cls", "season_reg", "texture_cnn", "ar_conv1d")
+#: seventh round: the sixth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH7_FAMILIES = ("ordinal_cls", "pendulum_reg", "gap_cnn", "decay_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
-                + FRESH5_FAMILIES + FRESH6_FAMILIES)
+                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
-                "fresh6": FRESH6_FAMILIES}
+                "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
-             "fresh5": 101_000, "fresh6": 103_000}
+             "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -249,9 +251,25 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = level + 0.25 * np.abs(level) * r.standard_normal(n)
         x = np.column_stack([np.sin(day), np.cos(day), temp, np.eye(7)[weekday]])
         return Data(x.astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (10,))
-    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn"):
+    if family == "ordinal_cls":      # 6 ordered grades cut from a smooth score of 8 inputs: neighbours blur, 4 % noise
+        r = np.random.default_rng(seed)
+        x = r.standard_normal((n, 8))
+        score = np.tanh(x[:, 0]) + 0.7 * x[:, 1] * x[:, 2] + 0.5 * np.sin(2 * x[:, 3]) + 0.3 * r.standard_normal(n)
+        y = np.digitize(score, np.quantile(score, [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]))
+        flip = r.random(n) < 0.04
+        y[flip] = r.integers(0, 6, int(flip.sum()))
+        return Data(x.astype(np.float32), y.astype(np.int64), True, 6, (8,))
+    if family == "pendulum_reg":     # a pendulum's period from length, gravity and amplitude (3 distractors), 5 % noise
+        r = np.random.default_rng(seed)
+        length, g, theta = r.uniform(0.2, 2.0, n), r.uniform(1.6, 25.0, n), r.uniform(0.0, 1.4, n)
+        y = 2 * np.pi * np.sqrt(length / g) * (1 + theta ** 2 / 16 + 11 * theta ** 4 / 3072)
+        y *= 1 + 0.05 * r.standard_normal(n)
+        x = np.column_stack([length, g, theta, r.standard_normal((n, 3))])
+        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn"):
         return _images(family, np.random.default_rng(seed), n)
-    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d"):
+    if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
+                  "decay_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -273,6 +291,22 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
             else:
                 imgs[i] = np.sin(xx / period + ph[0]) * np.cos(yy / period + ph[1])
             imgs[i] *= 0.6
+            continue
+        if family == "gap_cnn":       # a square outline 5-8 pixels wide with a 2-pixel gap in its top, right, bottom or left side
+            s = int(r.integers(5, 9))
+            a, b = r.integers(0, 11 - s, 2)
+            box = np.zeros((s, s), np.float32)
+            box[0, :], box[-1, :], box[:, 0], box[:, -1] = 1, 1, 1, 1
+            g = int(r.integers(1, s - 2))
+            if c == 0:
+                box[0, g:g + 2] = 0
+            elif c == 1:
+                box[g:g + 2, -1] = 0
+            elif c == 2:
+                box[-1, g:g + 2] = 0
+            else:
+                box[g:g + 2, 0] = 0
+            imgs[i, a:a + s, b:b + s] = box
             continue
         if family == "corner_cnn":    # which quadrant holds the bright 3x3 blob, among two dim distractors
             for _ in range(2):
@@ -323,6 +357,13 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "decay_conv1d":   # a damped oscillation: slow, medium or fast decay, at a random frequency and onset
+            rate = [0.02, 0.07, 0.18][c] * r.uniform(0.8, 1.25)
+            on = int(r.integers(0, 10))
+            tt = np.clip(t - on, 0, None)
+            sig[i] = 1.6 * h * (t >= on) * np.exp(-rate * tt) * np.sin(2 * np.pi * r.uniform(0.08, 0.2) * tt
+                                                                        + r.uniform(0, 2 * np.pi))
+            continue
         if family == "ar_conv1d":      # which autoregressive process made it: x_t = phi x_(t-1) + e, phi 0.85, -0.6 or 0
             phi = [0.85, -0.6, 0.0][c]
             e = r.standard_normal(40) * np.sqrt(1 - phi ** 2)
@@ -365,11 +406,12 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
 FIXED_SIZE = {"digits_mlp": 1797, "digits_cnn": 1797, "cancer_mlp": 569}
 ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars_cnn": "cnn", "rings_cnn": "cnn",
         "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
-        "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d"}
+        "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d",
+        "gap_cnn": "cnn", "decay_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
-              "season_reg")
+              "season_reg", "pendulum_reg")
 
 
 # ----------------------------------------------------------------------------- recipes

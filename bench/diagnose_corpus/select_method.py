@@ -14,11 +14,13 @@ for several L2 strengths and input sets (``base``; ``extra``: the ``EXTRA_INPUTS
 ``length``: the run's length, ``log_epochs``).  The choice (round 3): the highest cross-validated accuracy among
 the candidates that read the textbook suite (textbook.py: the lecture's pictures at 15-250 epochs) at least as
 well as the rules alone - a method that reads the same shape differently by the run's length has learned how
-the corpus was made, which leaving a family out cannot reveal.  The confidence calibration
+the corpus was made, which leaving a family out cannot reveal.  Round 7 adds (``--tests``, set before the seventh
+fresh set was read): the written scorer must also pass the diagnosis's unit tests, which draw the lecture's pictures
+one at a time; otherwise the next admitted configuration is taken.  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
-    python bench/diagnose_corpus/select_method.py [--write] [--report FILE.json]
+    python bench/diagnose_corpus/select_method.py [--write [--tests]] [--report FILE.json]
 """
 from __future__ import annotations
 
@@ -83,12 +85,21 @@ EXTRA_INPUTS = [
 
 #: the run's length: a candidate again in round 3, admitted only through the textbook guard
 LENGTH_INPUT = {"name": "log_epochs", "lo": 0.0, "hi": 10.0}
-INPUT_SETS = ("base", "extra", "length", "extra+length")
+#: candidates of round 7: the accuracy curves, where a file has training and validation accuracy (NaN otherwise,
+#: read as 0 beside ``has_accuracy`` = 0, so that a run without them is scored by the loss curves alone)
+ACCURACY_INPUTS = [
+    {"name": "has_accuracy", "lo": 0.0, "hi": 1.0},
+    {"name": "train_accuracy_end", "lo": 0.0, "hi": 1.0, "fill": 0.0},
+    {"name": "accuracy_gap", "lo": -1.0, "hi": 1.0, "fill": 0.0},
+    {"name": "val_accuracy_drop", "lo": 0.0, "hi": 1.0, "fill": 0.0},
+]
+INPUT_SETS = ("base", "extra", "length", "extra+length", "accuracy", "extra+accuracy")
 
 
 def inputs(which: str) -> list[dict]:
     """The scorer's inputs for an input-set name of ``INPUT_SETS``."""
-    return INPUTS + (EXTRA_INPUTS if "extra" in which else []) + ([LENGTH_INPUT] if "length" in which else [])
+    return (INPUTS + (EXTRA_INPUTS if "extra" in which else []) + ([LENGTH_INPUT] if "length" in which else [])
+            + (ACCURACY_INPUTS if "accuracy" in which else []))
 
 
 def raw_matrix(runs: list[Run], specs: list[dict]) -> np.ndarray:
@@ -187,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default=None, help="evaluate only this configuration (e.g. 'override@0.35 C=0.3 "
                                                  "onehot=True inputs=base')")
     ap.add_argument("--inputs", default=",".join(INPUT_SETS), help="the input sets to try (to split the grid)")
+    ap.add_argument("--tests", action="store_true",
+                    help="with --write: the first admitted configuration (by accuracy) that passes the diagnosis tests")
     ap.add_argument("--choose", nargs="*", type=Path, default=None,
                     help="no fitting: choose among the configurations of these --report files (and --write it)")
     args = ap.parse_args(argv)
@@ -232,12 +245,30 @@ def main(argv: list[str] | None = None) -> int:
             args.report.write_text(json.dumps(results, indent=1, default=str))
     floor = results["rules"]["textbook"]
     admitted = {k: v for k, v in results.items() if k != "rules" and v["textbook"] >= floor - 1e-9}
-    best_key = max(admitted, key=lambda k: admitted[k]["accuracy"]) if admitted else None
-    print(f"best (textbook >= the rules' {floor:.3f}): {best_key}"
-          + (f" {admitted[best_key]['accuracy']:.4f}" if best_key else ""))
-    if args.write and best_key:
-        write_scorer(runs, best_key, results)
+    ranked = sorted(admitted, key=lambda k: admitted[k]["accuracy"], reverse=True)
+    print(f"best (textbook >= the rules' {floor:.3f}): {ranked[0] if ranked else None}"
+          + (f" {admitted[ranked[0]]['accuracy']:.4f}" if ranked else ""))
+    if args.write:
+        for key in ranked:
+            write_scorer(runs, key, results)
+            if not args.tests or _tests_pass():
+                print(f"written: {key}")
+                break
+            print(f"  {key}: the diagnosis tests fail with it - the next admitted configuration")
     return 0
+
+
+def _tests_pass() -> bool:
+    """Round 7: the written scorer must also pass the diagnosis's unit tests (tests/test_diagnose.py and
+    test_diagnosis_stopping.py: the lecture's pictures drawn one by one, the formats, live stopping)."""
+    import subprocess
+
+    root = HERE.parents[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:xdist",
+                           "tests/test_diagnose.py", "tests/test_diagnosis_stopping.py"], cwd=root,
+                          capture_output=True, text=True)
+    print("  tests: " + (done.stdout.strip().splitlines() or ["?"])[-1])
+    return done.returncode == 0
 
 
 @functools.lru_cache(maxsize=1)

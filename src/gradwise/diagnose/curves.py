@@ -144,8 +144,18 @@ def diagnose_features(h: LossHistory, f: Features, th: Thresholds, regularized: 
         alternative = "unrepresentative_validation"
     best = h["epoch"][f.best_index] if f.has_validation else None
     stop = h["epoch"][f.val_best_index] if f.has_validation else None
-    return Diagnosis(reading.verdict, best, list(reading.evidence), list(reading.advice), f.as_dict(),  # type: ignore[arg-type]
+    evidence = [*reading.evidence, *_accuracy_evidence(f)]
+    return Diagnosis(reading.verdict, best, evidence, list(reading.advice), f.as_dict(),  # type: ignore[arg-type]
                      h.source, confidence, alternative, probs, reading.rule, stop)
+
+
+def _accuracy_evidence(f: Features) -> list[str]:
+    """The accuracy columns' numbers the scorer weighed (where the file has them): means of the raw values."""
+    if not f.has_accuracy:
+        return []
+    return [f"accuracy (the file's columns, means of the last {f.tail_epochs} logged epochs): training "
+            f"{f.train_accuracy_end:.3f}, validation {f.train_accuracy_end - f.accuracy_gap:.3f} (gap "
+            f"{f.accuracy_gap:+.3f}); that validation mean is {f.val_accuracy_drop:.3f} below its best 3-epoch mean"]
 
 
 def _read(h: LossHistory, f: Features, th: Thresholds, policy: str | None, rules_said: Reading,

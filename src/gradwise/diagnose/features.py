@@ -75,6 +75,12 @@ class Features:
     val_train_progress: float = NAN  # validation's improvement / training's: far below 1 when training teaches little
     rise_over_gap: float = NAN    # (end - trend minimum) / |validation - training at the end|
     train_settle: float = NAN     # share of the run before the smoothed training loss came within 10 % of its fall
+    # accuracy curves, where the file has both (classification runs that log them): bounded, so a gap in accuracy
+    # is comparable across tasks where a gap in cross-entropy is not; NaN / False without them
+    has_accuracy: bool = False
+    train_accuracy_end: float = NAN   # mean training accuracy over the tail epochs (a fraction, 0..1)
+    accuracy_gap: float = NAN         # training - validation accuracy, tail means: the generalisation gap
+    val_accuracy_drop: float = NAN    # highest 3-epoch mean of validation accuracy - its tail mean: accuracy given back
 
     def as_dict(self) -> dict[str, Any]:
         """Every field as plain Python numbers (the ``scores`` of a diagnosis)."""
@@ -187,8 +193,26 @@ def measure(history: LossHistory, th: Thresholds | None = None) -> Features:
         val_train_progress=(v_start - v_end) / max(v_start, 1e-12) / max((t_start - t_end) / max(t_start, 1e-12), 0.05),
         rise_over_gap=(v_end - v_best) / max(abs(v_end - t_end), 1e-3 * span),
         train_settle=_settle(t_s, t_start, t_end),
+        **_accuracy(history, m),
     )
     return Features(**base)
+
+
+def _accuracy(history: LossHistory, tail: int) -> dict[str, Any]:
+    """The accuracy features over the last ``tail`` epochs, if the history has training and validation accuracy
+    with at least three values each (percentages are read as fractions); empty otherwise."""
+    if "accuracy" not in history or "val_accuracy" not in history:
+        return {}
+    a = np.array([np.nan if x is None else x for x in history["accuracy"]], dtype=float)
+    v = np.array([np.nan if x is None else x for x in history["val_accuracy"]], dtype=float)
+    if np.isfinite(a).sum() < 3 or np.isfinite(v).sum() < 3:
+        return {}
+    if max(np.nanmax(a), np.nanmax(v)) > 1.5:   # logged in percent
+        a, v = a / 100, v / 100
+    a_end = float(np.nanmean(a[-tail:])) if np.isfinite(a[-tail:]).any() else float(a[np.isfinite(a)][-1])
+    v_end = float(np.nanmean(v[-tail:])) if np.isfinite(v[-tail:]).any() else float(v[np.isfinite(v)][-1])
+    return dict(has_accuracy=True, train_accuracy_end=a_end, accuracy_gap=a_end - v_end,
+                val_accuracy_drop=float(mean3(v[np.isfinite(v)]).max()) - v_end)
 
 
 def _settle(curve_s: np.ndarray, start: float, end: float) -> float:
