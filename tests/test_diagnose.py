@@ -909,6 +909,16 @@ def test_third_fresh_families_measured_once_do_not_regress() -> None:
     assert sure_right >= 0.9 * sure, s
 
 
+def test_seventh_fresh_families_measured_once_do_not_regress() -> None:
+    """bench/diagnose_corpus/fresh7 was read once after the round-7 method was committed: 104 of 121 verified
+    runs right (86.0 %), 84 of 86 verdicts with confidence >= 0.9 right.  A regression guard a little under that."""
+    s = _read_corpus_set("fresh7")
+    right, total = s["verified"]
+    assert total == 121 and right >= 102, s
+    sure_right, sure = s["confident"]
+    assert sure_right >= 0.9 * sure, s
+
+
 def test_second_fresh_families_now_in_development_do_not_regress() -> None:
     """bench/diagnose_corpus/fresh2 was read once with the round-2 method (62 of 75 verified runs right), then
     joined development in round 3.  In-sample now: a regression guard only."""
