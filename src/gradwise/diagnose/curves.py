@@ -150,10 +150,11 @@ def diagnose_features(h: LossHistory, f: Features, th: Thresholds, regularized: 
 
 
 def _accuracy_evidence(f: Features) -> list[str]:
-    """The accuracy columns' numbers the scorer weighed (where the file has them): means of the raw values."""
+    """The accuracy numbers the scorer weighed (where the history has training and validation accuracy): means of
+    the raw values."""
     if not f.has_accuracy:
         return []
-    return [f"accuracy (the file's columns, means of the last {f.tail_epochs} logged epochs): training "
+    return [f"accuracy as logged (means of the last {f.tail_epochs} logged epochs): training "
             f"{f.train_accuracy_end:.3f}, validation {f.train_accuracy_end - f.accuracy_gap:.3f} (gap "
             f"{f.accuracy_gap:+.3f}); that validation mean is {f.val_accuracy_drop:.3f} below its best 3-epoch mean"]
 
