@@ -113,6 +113,7 @@ def measure(history: LossHistory, th: Thresholds | None = None) -> Features:
     ``val_below_range``     median of (training - validation) over those epochs / loss range
     ``gap``                 (validation - training) at the end, / loss range
     ``gap_relative``        (validation - training) at the end, / validation loss at the end
+    ``accuracy_gap``        training - validation accuracy, means over the tail (where both are logged; NaN otherwise)
 
     "Start" is the median of the first three epochs (one exploding epoch is not a starting level);
     "end" is the value of a robust line fitted to the last ``tail_fraction`` of the run; the "loss
@@ -209,10 +210,16 @@ def _accuracy(history: LossHistory, tail: int) -> dict[str, Any]:
         return {}
     if max(np.nanmax(a), np.nanmax(v)) > 1.5:   # logged in percent
         a, v = a / 100, v / 100
-    a_end = float(np.nanmean(a[-tail:])) if np.isfinite(a[-tail:]).any() else float(a[np.isfinite(a)][-1])
-    v_end = float(np.nanmean(v[-tail:])) if np.isfinite(v[-tail:]).any() else float(v[np.isfinite(v)][-1])
+    a_end, v_end = _tail_mean(a, tail), _tail_mean(v, tail)
     return dict(has_accuracy=True, train_accuracy_end=a_end, accuracy_gap=a_end - v_end,
                 val_accuracy_drop=float(mean3(v[np.isfinite(v)]).max()) - v_end)
+
+
+def _tail_mean(x: np.ndarray, tail: int) -> float:
+    """Mean of the finite values among the last ``tail``; the last finite value if none is there."""
+    finite = x[np.isfinite(x)]
+    end = x[-tail:][np.isfinite(x[-tail:])]
+    return float(end.mean()) if len(end) else float(finite[-1])
 
 
 def _settle(curve_s: np.ndarray, start: float, end: float) -> float:
