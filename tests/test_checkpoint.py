@@ -125,6 +125,36 @@ def test_atomic_write_keeps_the_old_checkpoint_when_writing_fails(tmp_path, monk
     assert [p.name for p in tmp_path.iterdir()] == ["last.npz"]   # no temporary file left behind
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_during_a_checkpoint_write_arrives_once_it_is_written(tmp_path, monkeypatch, sig):
+    """Ctrl-C or SIGTERM (raised as KeyboardInterrupt by the CLI) while NumPy writes the zip: the checkpoint is
+    finished and then the interrupt arrives - not zipfile's "Can't close the ZIP file while there is an open
+    writing handle" (a CI run of test_cli_faults hit that: exit status 1 instead of 143)."""
+    import os
+    import signal
+    import time
+
+    from gradwise.cli.errors import terminate_as_interrupt
+
+    path = tmp_path / "last.npz"
+    write = ckpt._write_npz
+
+    def interrupted_midway(f, arrays):
+        with zipfile.ZipFile(f, "w") as z, z.open("first.npy", "w") as member:
+            member.write(b"x" * 100)
+            os.kill(os.getpid(), getattr(signal, sig))
+            time.sleep(0.05)   # the handler runs here, in the middle of the zip
+        f.seek(0)
+        f.truncate()
+        write(f, arrays)
+
+    monkeypatch.setattr(ckpt, "_write_npz", interrupted_midway)
+    with terminate_as_interrupt(), pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"epoch": 2, "w": np.zeros(10)})
+    assert load_checkpoint(path)["epoch"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["last.npz"]
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "no_meta", "bad_json", "empty"])
 def test_corrupt_checkpoints_name_the_file(tmp_path, damage):
     path = tmp_path / "last.npz"

@@ -29,9 +29,11 @@ import io
 import json
 import os
 import random
+import signal
 import stat
 import sys
 import tempfile
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -68,20 +70,51 @@ def atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], N
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, _file_mode(path))   # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
+    with _interrupts_held():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.chmod(tmp, _file_mode(path))   # mkstemp makes 0600 files; give the usual permissions
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_directory(path.parent)
     return path
+
+
+_holding = [False]
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """While inside: Ctrl-C and SIGTERM wait until the block is done, then arrive as usual.
+
+    A file write takes milliseconds; an interrupt in the middle of it would break it off (the file is then left
+    as it was, by the temporary-file dance) and, inside NumPy's zip writer, surface as zipfile's "Can't close the
+    ZIP file while there is an open writing handle" instead of the interrupt - the run would end with exit status
+    1 and a confusing message rather than 130/143 and the command that resumes it.  Only in the main thread
+    (where handlers live); nested blocks hold once."""
+    if _holding[0] or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+    _holding[0] = True
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signum))
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        _holding[0] = False
+        for sig in dict.fromkeys(received):   # now, to the handlers put back (KeyboardInterrupt, or the default)
+            signal.raise_signal(sig)
 
 
 def _file_mode(path: Path) -> int:
