@@ -732,7 +732,26 @@ def test_should_stop_waits_out_an_early_bump_that_never_fell_first() -> None:
     for i in range(5, len(recs) + 1):
         assert not should_stop(diagnose_so_far(recs[:i]), recs[:i])[0], i
     fell = [dict(r, val_loss=v) for r, v in zip(recs, [2.3, 2.2, 2.1, 2.2, 2.3, 2.4, 2.5])]
-    assert should_stop(Diagnosis("overfit", 2, [], [], confidence=0.99, scores={"val_rise_z": 5.0}), fell)[0]
+    assert should_stop(Diagnosis("overfit", 2, [], [], confidence=0.99, scores={"val_rise_z": 5.0}), fell,
+                       min_epochs=0)[0]
+
+
+def test_should_stop_leaves_the_first_epochs_to_patience() -> None:
+    """bench/diagnose_corpus/fresh7/decay_conv1d_overf_0: a first dip at epoch 1 and a clear rise after it read
+    as overfit by epoch 5 - but a later dip went lower (patience restored epoch 7, true loss 4.5 % better).
+    Before ``live.MIN_EPOCHS`` epochs only patience stops."""
+    from gradwise.diagnose import Diagnosis, should_stop
+    from gradwise.diagnose.live import MIN_EPOCHS
+
+    val = [2.0, 1.5, 1.6, 1.7, 1.8, 1.9, 1.7, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0]
+    recs = [{"epoch": e, "loss": 2.0 - 0.1 * e, "val_loss": v} for e, v in enumerate(val)]
+    sure = Diagnosis("overfit", 1, [], [], confidence=0.99, scores={"val_rise_z": 5.0})
+    assert MIN_EPOCHS >= 12
+    assert not should_stop(sure, recs[:6])[0]                       # epoch 5: too early to tell
+    stop, _, restore = should_stop(sure, recs[:6], min_epochs=0)
+    assert stop and restore == 1                                    # what it did before: the first dip
+    stop, _, restore = should_stop(sure, recs[:MIN_EPOCHS])
+    assert stop and restore == 7
 
 
 def test_should_stop_waits_for_a_rise_beyond_the_noise() -> None:

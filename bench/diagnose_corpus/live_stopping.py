@@ -45,12 +45,14 @@ def patience_stop(v: list[float], patience: int = 6) -> tuple[int, int]:
 
 
 def replay(h, **kw) -> tuple[int, int, float]:
-    """(stop index, restored index, seconds per epoch) of the live diagnosis on history ``h``."""
+    """(stop index, restored index, seconds per epoch) of the live diagnosis on history ``h``, fed each epoch's
+    record as ``fit`` would: the losses and, where the file has them, the accuracies."""
     live = LiveDiagnosis(**kw)
     epochs = list(h["epoch"])
+    keys = [k for k in ("loss", "val_loss", "accuracy", "val_accuracy") if k in h]
     t0 = time.perf_counter()
     for i, e in enumerate(epochs):
-        stop, _, restore = live.update({"epoch": e, "loss": h["loss"][i], "val_loss": h["val_loss"][i]})
+        stop, _, restore = live.update({"epoch": e, **{k: h[k][i] for k in keys}})
         if stop:
             return i, epochs.index(restore), (time.perf_counter() - t0) / (i + 1)
     return len(epochs) - 1, epochs.index(_best(live)), (time.perf_counter() - t0) / len(epochs)
@@ -67,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--min-confidence", type=float, default=None)
     ap.add_argument("--min-after", type=int, default=None)
+    ap.add_argument("--min-epochs", type=int, default=None)
     args = ap.parse_args(argv)
     rows = []
     for s in args.sets.split(","):
@@ -77,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             v = list(h["val_loss"])
             p_stop, p_rest = patience_stop(v)
             kw = {k: v for k, v in (("min_confidence", args.min_confidence),
-                                    ("min_epochs_after_best", args.min_after)) if v is not None}
+                                    ("min_epochs_after_best", args.min_after), ("min_epochs", args.min_epochs))
+                  if v is not None}
             d_stop, d_rest, spe = replay(h, **kw)
             row = {"set": s, "run": r.name, "label": r.label, "verified": r.verified, "epochs": len(v),
                    "patience_stop": p_stop, "patience_restore": p_rest, "diag_stop": d_stop, "diag_restore": d_rest,

@@ -841,20 +841,23 @@ class DiagnosisStopping(Callback):
     early_stopping="diagnosis")``), and restore the best epoch's weights.
 
     At each epoch's end :class:`gradwise.diagnose.LiveDiagnosis` reads the history so far (about a
-    millisecond): the run stops when the diagnosis says ``overfit`` with confidence >= ``min_confidence``
-    (0.97), the best epoch is at least ``min_epochs_after_best`` (4) epochs back and the rise is beyond the
-    curve's noise, or - the floor - when ``monitor`` has not improved for ``patience`` epochs, so it never
+    millisecond): the run stops when, after at least ``min_epochs`` (12) epochs, the diagnosis says ``overfit``
+    with confidence >= ``min_confidence`` (0.97), the best epoch is at least ``min_epochs_after_best`` (4) epochs
+    back and the rise is beyond the curve's noise, or - the floor - when ``monitor`` has not improved for
+    ``patience`` epochs, so it never
     stops later than ``EarlyStopping(patience=6)`` would.  The weights restored at
     the end are those of :func:`gradwise.diagnose.best_epoch` (the lowest raw validation loss).
     Measured on recorded runs: docs/diagnosis_accuracy.md.
     """
 
     def __init__(self, patience: int = 6, min_confidence: float | None = None,
-                 min_epochs_after_best: int | None = None, monitor: str = "val_loss") -> None:
+                 min_epochs_after_best: int | None = None, min_epochs: int | None = None,
+                 monitor: str = "val_loss") -> None:
         from gradwise.diagnose import LiveDiagnosis
 
         self.monitor = monitor
-        given = {"min_confidence": min_confidence, "min_epochs_after_best": min_epochs_after_best}
+        given = {"min_confidence": min_confidence, "min_epochs_after_best": min_epochs_after_best,
+                 "min_epochs": min_epochs}
         self.live = LiveDiagnosis(patience=patience, **{k: v for k, v in given.items() if v is not None})
         self.best_epoch: int | None = None
         self.best_weights: dict[str, Any] | None = None
