@@ -598,6 +598,35 @@ def test_every_raw_number_in_the_evidence_is_in_the_file() -> None:
     assert quoted > 30
 
 
+def test_evidence_never_denies_a_rise_it_quotes() -> None:
+    """tests/data/curve_runs_final/var_overfit_6, read as an unrepresentative training set by the scorer where the
+    rules saw overfitting: its validation loss ends 5 % above its minimum, and the evidence said it "did not turn up
+    (smoothed end 5% above ...)".  A rise at least ``overfit_rise_relative`` is called a rise."""
+    d = curves(ROOT / "tests" / "data" / "curve_runs_final" / "var_overfit_6.history.csv")
+    rise = d.scores["val_rise"]
+    assert d.verdict == "unrepresentative_train" and rise >= Thresholds().overfit_rise_relative, (d.verdict, rise)
+    line = next(e for e in d.evidence if e.startswith("validation loss improved"))
+    assert "did not turn up" not in line and f"{rise:.0%} above its smoothed minimum" in line, line
+
+
+def test_evidence_says_fell_only_where_the_quoted_numbers_fall() -> None:
+    """"validation loss improved from 1.435 (epoch 1) to 1.581 (epoch 60)" (fresh7/decay_conv1d_unrep_tr_7, a lucky
+    first evaluation): a direction word must agree with the two raw numbers it quotes."""
+    pattern = re.compile(r"(fell|improved|rose) from ([0-9.e+-]+) \(epoch \d+\) to ([0-9.e+-]+)")
+    checked = 0
+    for name in ("dev", "fresh7"):
+        for lab in json.loads((CORPUS / name / "labels.json").read_text()).values():
+            try:
+                d = curves(CORPUS / name / lab["file"])
+            except ValueError:
+                continue
+            for m in (m for e in d.evidence for m in pattern.finditer(e)):
+                a, b = float(m.group(2)), float(m.group(3))
+                assert (b < a) if m.group(1) != "rose" else (b > a), m.group(0)
+                checked += 1
+    assert checked > 150
+
+
 def test_training_loss_quoted_from_its_first_epoch() -> None:
     h = synthetic("good_fit")
     h["loss"][0] = 1.881

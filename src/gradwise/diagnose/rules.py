@@ -243,11 +243,26 @@ class Evidence:
                 f"dropped {_n(f.val_tail_drop)} over {self.tail} ({f.val_tail_share:.0%} of its improvement, "
                 f"{f.val_tail_rel:.0%} of its final level), so more epochs should still help")
 
+    def _val_moved(self, verb: str) -> str:
+        """'validation loss <verb> from <first> to <last>' - or 'went from', with the smoothed improvement, when the
+        raw last value is not below the raw first (a lucky first evaluation)."""
+        f = self.f
+        span = f"from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} (epoch {self.last})"
+        if f.val_last_raw < f.val_first_raw:
+            return f"validation loss {verb} {span}"
+        return (f"validation loss went {span} (smoothed, it ended {f.val_improvement:.0%} below the median of its "
+                "first three epochs)")
+
     def val_stable(self) -> str:
         f = self.f
-        return (f"validation loss fell from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} "
-                f"(epoch {self.last}) and stayed there: {self._best_words()}; the smoothed end level is only "
-                f"{max(f.val_rise, 0):.0%} above the smoothed minimum")
+        head = self._val_moved("fell")
+        rise = max(f.val_rise, 0.0)
+        if rise < self.th.overfit_rise_relative:
+            return (head + f" and stayed there: {self._best_words()}; the smoothed end level is only {rise:.0%} "
+                           "above the smoothed minimum")
+        # the scorer can read a good fit where the cascade saw a rise: quote the rise, do not call it level
+        return (head + f": {self._best_words()}; the smoothed end level is {rise:.0%} above the smoothed minimum, "
+                       "a rise the other measurements outweigh")
 
     def val_rise(self) -> str:
         f = self.f
@@ -297,9 +312,14 @@ class Evidence:
 
     def val_improved(self) -> str:
         f = self.f
-        return (f"validation loss improved from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} "
-                f"(epoch {self.last}) and did not turn up (smoothed end {max(f.val_rise, 0):.0%} above its smoothed "
-                "minimum), so this is not overfitting but too little information in the training set")
+        rise = max(f.val_rise, 0.0)
+        head = self._val_moved("improved")
+        if rise < self.th.overfit_rise_relative:
+            return (head + f" and did not turn up (smoothed end {rise:.0%} above its smoothed minimum), so this is not "
+                           "overfitting but too little information in the training set")
+        # the scorer can read this picture where the cascade saw a (small) rise: say so rather than deny it
+        return (head + f"; its smoothed end is {rise:.0%} above its smoothed minimum, a small rise next to the gap - "
+                       "the gap, more than overfitting, says the training set carries too little information")
 
     def validation_summary(self) -> list[str]:
         if not self.f.has_validation:
