@@ -625,6 +625,10 @@ def test_evidence_says_fell_only_where_the_quoted_numbers_fall() -> None:
                 assert (b < a) if m.group(1) != "rose" else (b > a), m.group(0)
                 checked += 1
     assert checked > 150
+    h = synthetic("good_fit")
+    h["loss"][0] = min(h["loss"]) / 2        # a lucky first epoch: the training loss ends above it
+    line = next(e for e in curves(h).evidence if e.startswith("training loss"))
+    assert line.startswith(f"training loss went from {h['loss'][0]:.4g} (epoch 1)"), line
 
 
 def test_training_loss_quoted_from_its_first_epoch() -> None:

@@ -4,9 +4,9 @@ opt-in ``early_stopping="diagnosis"``.
 ``should_stop`` stops a run when either
 
 * at least ``min_epochs`` epochs are logged, the diagnosis of the epochs so far reads ``overfit`` with
-  confidence >= ``min_confidence``, the best epoch lies at least ``min_epochs_after_best`` epochs back and the smoothed validation trend has risen by at
-  least ``min_rise_z`` standard errors of its own noise (the rise is real, not one bad evaluation or a wobble
-  of a noisy curve), or
+  confidence >= ``min_confidence``, the best epoch lies at least ``min_epochs_after_best`` epochs back and the
+  smoothed validation trend has risen by at least ``min_rise_z`` standard errors of its own noise (the rise is
+  real, not one bad evaluation or a wobble of a noisy curve), or
 * the validation loss has not improved on its lowest raw value for ``patience`` epochs - the rule of Keras'
   ``EarlyStopping(patience=6)`` itself, kept as a floor, so the run never stops later than that would;
 

@@ -191,6 +191,18 @@ class Evidence:
         self.best = ep[f.best_index] if f.has_validation else None
         self.stop = ep[f.val_best_index] if f.has_validation else None
 
+    def _moved(self, curve: str, verb: str) -> str:
+        """'<training|validation> loss <verb> from <first> to <last>' - or 'went from', with the smoothed improvement,
+        when the raw last value is not below the raw first (a lucky first epoch): the verb agrees with the numbers."""
+        f = self.f
+        first, last = getattr(f, f"{curve}_first_raw"), getattr(f, f"{curve}_last_raw")
+        head = f"{'training' if curve == 'train' else 'validation'} loss"
+        span = f"from {_n(first)} (epoch {self.first}) to {_n(last)} (epoch {self.last})"
+        if last < first:
+            return f"{head} {verb} {span}"
+        return (f"{head} went {span} (smoothed, it ended {getattr(f, f'{curve}_improvement'):.0%} below the median "
+                "of its first three epochs)")
+
     # --- training curve
     def train_flat(self) -> str:
         f = self.f
@@ -210,15 +222,13 @@ class Evidence:
 
     def train_still_falling(self) -> str:
         f = self.f
-        return (f"training loss fell from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} "
-                f"(epoch {self.last}) and over {self.tail} its smoothed trend still fell by {_n(f.train_tail_drop)}: "
-                f"{f.train_tail_share:.0%} of its whole improvement and {f.train_tail_rel:.0%} of its final level - "
-                "it had not levelled off")
+        return (self._moved("train", "fell") + f" and over {self.tail} its smoothed trend still fell by "
+                f"{_n(f.train_tail_drop)}: {f.train_tail_share:.0%} of its whole improvement and "
+                f"{f.train_tail_rel:.0%} of its final level - it had not levelled off")
 
     def train_stable(self) -> str:
         f = self.f
-        return (f"training loss fell from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} "
-                f"(epoch {self.last}) and levelled off (the last {f.tail_epochs} epochs brought "
+        return (self._moved("train", "fell") + f" and levelled off (the last {f.tail_epochs} epochs brought "
                 f"{max(f.train_tail_share, 0):.0%} of the improvement)")
 
     def levelled_together(self) -> str:
@@ -243,19 +253,9 @@ class Evidence:
                 f"dropped {_n(f.val_tail_drop)} over {self.tail} ({f.val_tail_share:.0%} of its improvement, "
                 f"{f.val_tail_rel:.0%} of its final level), so more epochs should still help")
 
-    def _val_moved(self, verb: str) -> str:
-        """'validation loss <verb> from <first> to <last>' - or 'went from', with the smoothed improvement, when the
-        raw last value is not below the raw first (a lucky first evaluation)."""
-        f = self.f
-        span = f"from {_n(f.val_first_raw)} (epoch {self.first}) to {_n(f.val_last_raw)} (epoch {self.last})"
-        if f.val_last_raw < f.val_first_raw:
-            return f"validation loss {verb} {span}"
-        return (f"validation loss went {span} (smoothed, it ended {f.val_improvement:.0%} below the median of its "
-                "first three epochs)")
-
     def val_stable(self) -> str:
         f = self.f
-        head = self._val_moved("fell")
+        head = self._moved("val", "fell")
         rise = max(f.val_rise, 0.0)
         if rise < self.th.overfit_rise_relative:
             return (head + f" and stayed there: {self._best_words()}; the smoothed end level is only {rise:.0%} "
@@ -313,7 +313,7 @@ class Evidence:
     def val_improved(self) -> str:
         f = self.f
         rise = max(f.val_rise, 0.0)
-        head = self._val_moved("improved")
+        head = self._moved("val", "improved")
         if rise < self.th.overfit_rise_relative:
             return (head + f" and did not turn up (smoothed end {rise:.0%} above its smoothed minimum), so this is not "
                            "overfitting but too little information in the training set")
