@@ -80,13 +80,15 @@ FRESH5_FAMILIES = ("credit_mlp", "sinc_reg", "corner_cnn", "amfm_conv1d")
 FRESH6_FAMILIES = ("boxes_cls", "season_reg", "texture_cnn", "ar_conv1d")
 #: seventh round: the sixth fresh set joins development; four new fresh families (twice the runs per family)
 FRESH7_FAMILIES = ("ordinal_cls", "pendulum_reg", "gap_cnn", "decay_conv1d")
+#: eighth round: the seventh fresh set joins development; four new fresh families (twice the runs per family)
+FRESH8_FAMILIES = ("spiral3_cls", "cooling_reg", "arrow_cnn", "sawtooth_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
-                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES)
+                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
-                "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES}
+                "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
-             "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000}
+             "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -266,10 +268,28 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y *= 1 + 0.05 * r.standard_normal(n)
         x = np.column_stack([length, g, theta, r.standard_normal((n, 3))])
         return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
-    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn"):
+    if family == "spiral3_cls":      # 3 interleaved spiral arms (one turn) in 2 of 6 inputs (4 distractors), 4 % noise
+        r = np.random.default_rng(seed)
+        y = r.integers(0, 3, n)
+        t = np.sqrt(r.uniform(0.04, 1.0, n))
+        ang = 2 * np.pi * (y / 3 + t)
+        xy = 2.0 * t[:, None] * np.column_stack([np.cos(ang), np.sin(ang)]) + 0.12 * r.standard_normal((n, 2))
+        flip = r.random(n) < 0.04
+        y[flip] = r.integers(0, 3, int(flip.sum()))
+        x = np.hstack([xy, r.standard_normal((n, 4))])
+        return Data(x.astype(np.float32), y.astype(np.int64), True, 3, (6,))
+    if family == "cooling_reg":      # Newton's cooling: a body's temperature from start, ambient, rate and time (2 distractors), 6 % noise
+        r = np.random.default_rng(seed)
+        t0, amb, k, t = r.uniform(40, 100, n), r.uniform(0, 30, n), r.uniform(0.02, 0.25, n), r.uniform(0, 30, n)
+        y = amb + (t0 - amb) * np.exp(-k * t)
+        y *= 1 + 0.06 * r.standard_normal(n)
+        x = np.column_stack([t0, amb, k, t, r.standard_normal((n, 2))])
+        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+    if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
+                  "arrow_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
-                  "decay_conv1d"):
+                  "decay_conv1d", "sawtooth_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -280,6 +300,17 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
     cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "arrow_cnn":     # an arrow (head 5 or 7 wide, shaft 2-4 long) pointing up, right, down or left, at a random place
+            hh = int(r.integers(3, 5))
+            shaft = int(r.integers(2, 5))
+            g = np.zeros((hh + shaft, 2 * hh - 1), np.float32)
+            for k in range(hh):
+                g[k, hh - 1 - k:hh + k] = 1
+            g[hh:, hh - 1] = 1
+            g = np.rot90(g, -int(c))
+            a, b = r.integers(0, 11 - g.shape[0]), r.integers(0, 11 - g.shape[1])
+            imgs[i, a:a + g.shape[0], b:b + g.shape[1]] = g
+            continue
         if family == "texture_cnn":   # checkerboard, stripes at a random angle, or smooth blobs, at random scale and phase
             period = r.uniform(2.5, 5.0)
             ph = r.uniform(0, 2 * np.pi, 2)
@@ -357,6 +388,10 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "sawtooth_conv1d":  # a sine, square or sawtooth wave at a random frequency (2-5 cycles) and phase
+            ph = r.uniform(0.05, 0.125) * t + r.uniform(0, 1)
+            sig[i] = h * [np.sin(2 * np.pi * ph), 0.8 * np.sign(np.sin(2 * np.pi * ph)), 1.6 * (ph % 1) - 0.8][c]
+            continue
         if family == "decay_conv1d":   # a damped oscillation: slow, medium or fast decay, at a random frequency and onset
             rate = [0.02, 0.07, 0.18][c] * r.uniform(0.8, 1.25)
             on = int(r.integers(0, 10))
@@ -407,11 +442,11 @@ FIXED_SIZE = {"digits_mlp": 1797, "digits_cnn": 1797, "cancer_mlp": 569}
 ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars_cnn": "cnn", "rings_cnn": "cnn",
         "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
         "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d",
-        "gap_cnn": "cnn", "decay_conv1d": "conv1d"}
+        "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
-              "season_reg", "pendulum_reg")
+              "season_reg", "pendulum_reg", "cooling_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
