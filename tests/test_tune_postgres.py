@@ -143,7 +143,8 @@ def test_two_machines_share_a_postgres_study_and_a_killed_trial_is_rerun_once(po
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     assert len(complete) == N_TRIALS, states
     failed = [t for t in trials if t.state.name == "FAIL"]
-    assert [t.number for t in failed] == [killed.number], states
+    assert [t.number for t in failed] == [killed.number], (states, [(t.number, t.user_attrs.get("error"),
+                                                                     t.system_attrs) for t in failed])
     reruns = [t for t in trials if (t.system_attrs.get("retry_history") or [None])[0] == killed.number]
     assert len(reruns) == 1 and reruns[0].state.name == "COMPLETE" and reruns[0].params == killed.params
     pids = {int(str(t.user_attrs.get("worker")).rsplit(":", 1)[1]) for t in trials}
