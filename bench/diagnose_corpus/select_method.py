@@ -16,9 +16,9 @@ the candidates that read the textbook suite (textbook.py: the lecture's pictures
 well as the rules alone - a method that reads the same shape differently by the run's length has learned how
 the corpus was made, which leaving a family out cannot reveal.  Round 7 adds (``--tests``, set before the seventh
 fresh set was read): the written scorer must also pass the diagnosis's unit tests, which draw the lecture's pictures
-one at a time; otherwise the next admitted configuration is taken.  (Round 8 tried the validation curve's path - its smoothed
-level at a quarter, half and three quarters of the run - as inputs: +1.2 points in cross-validation, but every
-configuration using it failed the tests, so it was taken out again.)  The confidence calibration
+one at a time; otherwise the next admitted configuration is taken.  (Round 8 tried the validation curve's path -
+its smoothed level at a quarter, half and three quarters of the run - as inputs: +1.2 points in cross-validation,
+but every configuration using it failed the tests, so it was taken out again.)  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
