@@ -82,13 +82,17 @@ FRESH6_FAMILIES = ("boxes_cls", "season_reg", "texture_cnn", "ar_conv1d")
 FRESH7_FAMILIES = ("ordinal_cls", "pendulum_reg", "gap_cnn", "decay_conv1d")
 #: eighth round: the seventh fresh set joins development; four new fresh families (twice the runs per family)
 FRESH8_FAMILIES = ("spiral3_cls", "cooling_reg", "arrow_cnn", "sawtooth_conv1d")
+#: ninth round: the eighth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH9_FAMILIES = ("moons4_cls", "damped_reg", "scale_cnn", "skew_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
-                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES)
+                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
-                "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES}
+                "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES,
+                "fresh9": FRESH9_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
-             "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000}
+             "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000,
+             "fresh9": 109_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -285,11 +289,31 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y *= 1 + 0.06 * r.standard_normal(n)
         x = np.column_stack([t0, amb, k, t, r.standard_normal((n, 2))])
         return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+    if family == "moons4_cls":       # two pairs of interleaved half-moons, one turned a quarter across the other, in 2 of 5 inputs, 4 % noise
+        r = np.random.default_rng(seed)
+        y = r.integers(0, 4, n)
+        th = r.uniform(0, np.pi, n)
+        pair, lower = y // 2, y % 2
+        px = np.where(lower == 0, np.cos(th), 1 - np.cos(th))
+        py = np.where(lower == 0, np.sin(th), 0.5 - np.sin(th))
+        xy = np.column_stack([np.where(pair == 1, 2.1 - py, px), np.where(pair == 1, 0.1 + px, py)])
+        xy += 0.14 * r.standard_normal((n, 2))
+        flip = r.random(n) < 0.04
+        y[flip] = r.integers(0, 4, int(flip.sum()))
+        x = np.hstack([(xy - [1.0, 0.6]) / 0.9, r.standard_normal((n, 3))])
+        return Data(x.astype(np.float32), y.astype(np.int64), True, 4, (5,))
+    if family == "damped_reg":       # a damped spring's displacement (time, damping, frequency, amplitude; 2 distractors), envelope-sized noise
+        r = np.random.default_rng(seed)
+        t, zeta, w0, amp = r.uniform(0, 6, n), r.uniform(0.05, 0.5, n), r.uniform(0.8, 1.4, n), r.uniform(0.5, 2.0, n)
+        env = amp * np.exp(-zeta * w0 * t)
+        y = env * np.cos(w0 * np.sqrt(1 - zeta ** 2) * t) + (0.03 + 0.12 * env) * r.standard_normal(n)
+        x = np.column_stack([t, zeta, w0, amp, r.standard_normal((n, 2))])
+        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
-                  "arrow_cnn"):
+                  "arrow_cnn", "scale_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
-                  "decay_conv1d", "sawtooth_conv1d"):
+                  "decay_conv1d", "sawtooth_conv1d", "skew_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -297,9 +321,18 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
 def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
-    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3}.get(family, 4), n)
+    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "scale_cnn":     # one filled square or disc, small (2-3 across), medium (4-5) or large (6-7), of random brightness
+            s = int(r.integers(2 + 2 * c, 4 + 2 * c))
+            a, b = r.integers(0, 11 - s, 2)
+            if r.random() < 0.5:
+                imgs[i, a:a + s, b:b + s] = 1
+            else:
+                imgs[i] = np.hypot(yy - a - (s - 1) / 2, xx - b - (s - 1) / 2) <= s / 2
+            imgs[i] *= r.uniform(0.5, 1.3)
+            continue
         if family == "arrow_cnn":     # an arrow (head 5 or 7 wide, shaft 2-4 long) pointing up, right, down or left, at a random place
             hh = int(r.integers(3, 5))
             shaft = int(r.integers(2, 5))
@@ -388,6 +421,12 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "skew_conv1d":    # one bump: a fast rise and slow fall, a slow rise and fast fall, or symmetric
+            a = int(r.integers(8, 32))
+            fast, slow, mid = r.uniform(0.8, 1.6), r.uniform(6.0, 9.0), r.uniform(2.8, 4.2)
+            up, down = [(fast, slow), (slow, fast), (mid, mid)][c]
+            sig[i] = 2.0 * h * np.exp(-0.5 * ((t - a) / np.where(t < a, up, down)) ** 2)
+            continue
         if family == "sawtooth_conv1d":  # a sine, square or sawtooth wave at a random frequency (2-5 cycles) and phase
             ph = r.uniform(0.05, 0.125) * t + r.uniform(0, 1)
             sig[i] = h * [np.sin(2 * np.pi * ph), 0.8 * np.sign(np.sin(2 * np.pi * ph)), 1.6 * (ph % 1) - 0.8][c]
@@ -442,11 +481,12 @@ FIXED_SIZE = {"digits_mlp": 1797, "digits_cnn": 1797, "cancer_mlp": 569}
 ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars_cnn": "cnn", "rings_cnn": "cnn",
         "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
         "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d",
-        "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d"}
+        "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d",
+        "scale_cnn": "cnn", "skew_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
-              "season_reg", "pendulum_reg", "cooling_reg")
+              "season_reg", "pendulum_reg", "cooling_reg", "damped_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
