@@ -1077,6 +1077,33 @@ def test_run_directory_diagnosis_reads_the_recorded_regularisation(tmp_path) -> 
     assert verdicts == ["good_fit", "unrepresentative_validation"], rows
 
 
+def test_the_scorers_trees_score_as_scikit_learn_fitted_them() -> None:
+    """The scorer's gradient-boosted trees are fitted by scikit-learn at development time and read at run time by
+    scorer.boosted_scores from plain lists: the probabilities must be scikit-learn's own (to the 6 decimals the
+    leaf values are stored with), and a split sends a value equal to its threshold left, as scikit-learn does."""
+    pytest.importorskip("sklearn")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from gradwise.diagnose import scorer
+
+    sys.path.insert(0, str(CORPUS))
+    from select_method import TREES, fit_trees
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 6))
+    y = np.clip((x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0.3) + (x[:, 2] * x[:, 3] > 0.5), 0, 4)
+    exported = fit_trees(x, y)
+    want = HistGradientBoostingClassifier(**TREES, early_stopping=False, random_state=0).fit(x, y).predict_proba(x)
+    got = np.array([scorer._softmax(scorer.boosted_scores(row, exported)) for row in x])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    stump = {"baseline": [0.0, 0.0], "rounds": [[{"feature": [1, -1, -1], "threshold": [0.5, 0.0, 0.0],
+                                                  "left": [1, -1, -1], "right": [2, -1, -1],
+                                                  "value": [0.0, -1.0, 2.0]}, None]]}
+    stump["rounds"][0][1] = stump["rounds"][0][0]
+    assert scorer.boosted_scores(np.array([9.0, 0.5]), stump).tolist() == [-1.0, -1.0]
+    assert scorer.boosted_scores(np.array([9.0, 0.6]), stump).tolist() == [2.0, 2.0]
+
+
 def test_the_same_shape_gets_the_same_verdict_at_any_length() -> None:
     """bench/diagnose_corpus/textbook.py draws the lecture's pictures at 15-250 epochs with the time scale
     proportional to the length: the shipped method must read them at least as well as the rules alone do

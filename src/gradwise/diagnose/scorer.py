@@ -4,7 +4,9 @@
 standardisation, one coefficient row per verdict, a temperature and a calibration of the final confidence,
 plus how it was fitted (bench/diagnose_corpus/select_method.py: recorded runs of several generating families,
 the policy chosen by leave-one-family-out cross-validation).  At run time it is a dot product and a softmax:
-no dependency beyond NumPy.
+no dependency beyond NumPy.  Where the file also holds ``trees`` (round 9: small gradient-boosted trees over the
+same inputs, depth <= 3, exported from scikit-learn at fitting time), their probabilities are averaged with the
+linear model's - each tree is a handful of threshold comparisons, read in :func:`boosted_scores`.
 
 :func:`decide` combines it with the rule cascade under the file's ``policy``:
 
@@ -65,22 +67,47 @@ def derived(f: Features) -> dict[str, float]:
     return d
 
 
-def vector(f: Features, rule_verdict: str, model: dict[str, Any]) -> np.ndarray:
-    """The model's input: transformed, standardised features, then the rule's verdict one-hot."""
+def vector(f: Features, rule_verdict: str, model: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The models' inputs: the transformed features, (standardised for the linear model, as they are for the
+    trees), then the rule's verdict one-hot -> (linear model's input, trees' input)."""
     d = derived(f)
-    x = np.array([transform(d[s["name"]], s) for s in model["inputs"]])
-    x = (x - np.asarray(model["mean"])) / np.asarray(model["scale"])
+    raw = np.array([transform(d[s["name"]], s) for s in model["inputs"]])
+    z = (raw - np.asarray(model["mean"])) / np.asarray(model["scale"])
     onehot = np.array([1.0 if rule_verdict == v else 0.0 for v in VERDICTS]) if model.get("rule_onehot") else np.zeros(0)
-    return np.concatenate([x, onehot])
+    return np.concatenate([z, onehot]), np.concatenate([raw, onehot])
 
 
 def probabilities(f: Features, rule_verdict: str, model: dict[str, Any]) -> dict[str, float]:
-    """Softmax of the linear scores at the file's temperature."""
-    x = vector(f, rule_verdict, model)
-    z = (np.asarray(model["coef"]) @ x + np.asarray(model["intercept"])) / float(model.get("temperature", 1.0))
-    z = np.exp(z - z.max())
-    p = z / z.sum()
+    """Softmax of the linear scores at the file's temperature; where the file also holds ``trees``, the mean of
+    the two models' probabilities, weighted by the trees' ``weight``."""
+    x, raw = vector(f, rule_verdict, model)
+    p = _softmax((np.asarray(model["coef"]) @ x + np.asarray(model["intercept"])) / float(model.get("temperature", 1.0)))
+    trees = model.get("trees")
+    if trees:
+        w = float(trees["weight"])
+        p = (1 - w) * p + w * _softmax(boosted_scores(raw, trees))
     return {v: float(p[i]) for i, v in enumerate(model["classes"])}
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = np.exp(z - z.max())
+    return z / z.sum()
+
+
+def boosted_scores(x: np.ndarray, trees: dict[str, Any]) -> np.ndarray:
+    """Gradient-boosted trees' raw scores, one per verdict: the baseline plus, for every boosting round, each
+    verdict's tree's leaf value for ``x`` (transformed, *not* standardised inputs, then the rule's one-hot).
+
+    A tree is five parallel lists: ``feature`` and ``threshold`` of each split node (go ``left`` when
+    x[feature] <= threshold), the ``left`` and ``right`` child indices (-1 at a leaf) and each leaf's ``value``."""
+    z = np.array(trees["baseline"], dtype=float)
+    for round_ in trees["rounds"]:
+        for k, t in enumerate(round_):
+            node = 0
+            while t["left"][node] >= 0:
+                node = t["left"][node] if x[t["feature"][node]] <= t["threshold"][node] else t["right"][node]
+            z[k] += t["value"][node]
+    return z
 
 
 def calibrate(p: float, cal: dict[str, float]) -> float:
