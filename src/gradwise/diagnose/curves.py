@@ -15,9 +15,10 @@ The lecture tells five situations apart by looking at the per-epoch training and
 How a verdict is reached: :func:`~gradwise.diagnose.features.measure` measures scale-free features
 (:class:`~gradwise.diagnose.features.Features`); the rule cascade of :mod:`gradwise.diagnose.rules` reads them
 with the thresholds of :mod:`gradwise.diagnose.thresholds`; :mod:`gradwise.diagnose.scorer` (a small
-multinomial logistic model shipped as ``scorer.json``, fitted on recorded runs and calibrated by grouped
-cross-validation) gives every verdict a probability: the diagnosis's ``confidence`` and, when another reading
-is close, its ``alternative``.  ``best_epoch`` follows the one definition of :mod:`gradwise.diagnose.best`:
+multinomial logistic model averaged with small boosted trees, shipped as ``scorer.json``, fitted on recorded
+runs and chosen and calibrated by grouped cross-validation) gives every verdict a probability - the verdict (its
+evidence says what the rules alone read where they differ), the diagnosis's ``confidence`` and, when another
+reading is close, its ``alternative``.  ``best_epoch`` follows the one definition of :mod:`gradwise.diagnose.best`:
 the epoch whose weights are kept (lowest raw validation loss); ``stop_epoch`` is where the smoothed validation
 trend bottoms out.
 """
