@@ -179,6 +179,12 @@ def _n(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _pct(x: float) -> str:
+    """A share as a whole percentage; a tiny negative one is "0%", not "-0%"."""
+    text = f"{x:.0%}"
+    return "0%" if text == "-0%" else text
+
+
 class Evidence:
     """Sentences quoting the numbers that decided: raw values as ``<value> (epoch <E>)``, others called smoothed."""
 
@@ -302,13 +308,13 @@ class Evidence:
         head = (f"at the end validation loss is {_n(f.val_last_raw)} and training loss {_n(f.train_last_raw)} "
                 f"(epoch {self.last}); smoothed, {_n(f.val_end)} and {_n(f.train_end)}: ")
         if on_plot == relative:
-            return head + (f"a {'large' if on_plot else 'small'} gap of {f.gap:.0%} of the loss range "
-                           f"({f.gap_relative:.0%} of the validation loss)")
+            return head + (f"a {'large' if on_plot else 'small'} gap of {_pct(f.gap)} of the loss range "
+                           f"({_pct(f.gap_relative)} of the validation loss)")
         if relative:   # both losses fell far: the gap is small next to the fall, large next to the losses
-            return head + (f"a gap small on the plot's scale ({f.gap:.0%} of the loss range) but large next to the "
-                           f"losses themselves ({f.gap_relative:.0%} of the validation loss)")
-        return head + (f"a gap of {f.gap:.0%} of the loss range, yet small next to the losses themselves "
-                       f"({f.gap_relative:.0%} of the validation loss)")
+            return head + (f"a gap small on the plot's scale ({_pct(f.gap)} of the loss range) but large next to the "
+                           f"losses themselves ({_pct(f.gap_relative)} of the validation loss)")
+        return head + (f"a gap of {_pct(f.gap)} of the loss range, yet small next to the losses themselves "
+                       f"({_pct(f.gap_relative)} of the validation loss)")
 
     def val_improved(self) -> str:
         f = self.f
