@@ -68,8 +68,8 @@ def derived(f: Features) -> dict[str, float]:
 
 
 def vector(f: Features, rule_verdict: str, model: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    """The models' inputs: the transformed features, (standardised for the linear model, as they are for the
-    trees), then the rule's verdict one-hot -> (linear model's input, trees' input)."""
+    """The two models' inputs: the transformed features - standardised for the linear model, as they are for
+    the trees - each followed by the rule's verdict one-hot; returns (linear model's input, trees' input)."""
     d = derived(f)
     raw = np.array([transform(d[s["name"]], s) for s in model["inputs"]])
     z = (raw - np.asarray(model["mean"])) / np.asarray(model["scale"])
