@@ -84,15 +84,18 @@ FRESH7_FAMILIES = ("ordinal_cls", "pendulum_reg", "gap_cnn", "decay_conv1d")
 FRESH8_FAMILIES = ("spiral3_cls", "cooling_reg", "arrow_cnn", "sawtooth_conv1d")
 #: ninth round: the eighth fresh set joins development; four new fresh families (twice the runs per family)
 FRESH9_FAMILIES = ("moons4_cls", "damped_reg", "scale_cnn", "skew_conv1d")
+#: tenth round: the ninth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH10_FAMILIES = ("maxabs_cls", "projectile_reg", "blur_cnn", "glitch_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
-                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES)
+                + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES
+                + FRESH10_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
                 "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES,
-                "fresh9": FRESH9_FAMILIES}
+                "fresh9": FRESH9_FAMILIES, "fresh10": FRESH10_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
              "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000,
-             "fresh9": 109_000}
+             "fresh9": 109_000, "fresh10": 111_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -309,11 +312,27 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = env * np.cos(w0 * np.sqrt(1 - zeta ** 2) * t) + (0.03 + 0.12 * env) * r.standard_normal(n)
         x = np.column_stack([t, zeta, w0, amp, r.standard_normal((n, 2))])
         return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+    if family == "maxabs_cls":       # which of 4 inputs is largest in size, read with noise (4 distractors), 5 % noise
+        r = np.random.default_rng(seed)
+        z = r.standard_normal((n, 4))
+        y = np.abs(z).argmax(1)
+        flip = r.random(n) < 0.05
+        y[flip] = r.integers(0, 4, int(flip.sum()))
+        x = np.hstack([z + 0.15 * r.standard_normal((n, 4)), r.standard_normal((n, 4))])
+        return Data(x.astype(np.float32), y.astype(np.int64), True, 4, (8,))
+    if family == "projectile_reg":   # a projectile's range from speed, launch angle and height (3 distractors), 5 % noise
+        r = np.random.default_rng(seed)
+        v, th, h = r.uniform(8, 20, n), r.uniform(0.1, 1.45, n), r.uniform(0, 15, n)
+        vy = v * np.sin(th)
+        y = v * np.cos(th) * (vy + np.sqrt(vy ** 2 + 2 * 9.81 * h)) / 9.81
+        y *= 1 + 0.05 * r.standard_normal(n)
+        x = np.column_stack([v, th, h, r.standard_normal((n, 3))])
+        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
-                  "arrow_cnn", "scale_cnn"):
+                  "arrow_cnn", "scale_cnn", "blur_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
-                  "decay_conv1d", "sawtooth_conv1d", "skew_conv1d"):
+                  "decay_conv1d", "sawtooth_conv1d", "skew_conv1d", "glitch_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -321,9 +340,21 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
 def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
-    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3}.get(family, 4), n)
+    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3, "blur_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "blur_cnn":      # two or three bright rectangles (2-5 a side) at random places: sharp, softly or heavily blurred
+            for _ in range(int(r.integers(2, 4))):
+                hgt, wid = r.integers(2, 6, 2)
+                a, b = r.integers(0, 11 - hgt), r.integers(0, 11 - wid)
+                imgs[i, a:a + hgt, b:b + wid] = 1
+            sigma = [0.0, 1.0, 2.0][c] * r.uniform(0.85, 1.15)
+            if sigma:
+                k = np.exp(-0.5 * (np.arange(-9, 10) / sigma) ** 2)
+                blur = np.exp(-0.5 * ((yy[:, :1] - xx[:1, :]) / sigma) ** 2) / k.sum()   # zero padding at the border
+                imgs[i] = blur @ imgs[i] @ blur.T
+            imgs[i] *= r.uniform(1.0, 1.6)
+            continue
         if family == "scale_cnn":     # one filled square or disc, small (2-3 across), medium (4-5) or large (6-7), of random brightness
             s = int(r.integers(2 + 2 * c, 4 + 2 * c))
             a, b = r.integers(0, 11 - s, 2)
@@ -421,6 +452,15 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "glitch_conv1d":  # a sine (2-4 cycles, random phase): intact, with a 6-9 step dropout to zero, or sign-flipped from a point on
+            s = 1.4 * h * np.sin(2 * np.pi * (r.uniform(0.05, 0.1) * t + r.uniform(0, 1)))
+            g0 = int(r.integers(8, 30))
+            if c == 1:
+                s[g0:g0 + int(r.integers(6, 10))] = 0
+            elif c == 2:
+                s[g0:] *= -1
+            sig[i] = s
+            continue
         if family == "skew_conv1d":    # one bump: a fast rise and slow fall, a slow rise and fast fall, or symmetric
             a = int(r.integers(8, 32))
             fast, slow, mid = r.uniform(0.8, 1.6), r.uniform(6.0, 9.0), r.uniform(2.8, 4.2)
@@ -482,11 +522,11 @@ ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars
         "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
         "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d",
         "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d",
-        "scale_cnn": "cnn", "skew_conv1d": "conv1d"}
+        "scale_cnn": "cnn", "skew_conv1d": "conv1d", "blur_cnn": "cnn", "glitch_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
-              "season_reg", "pendulum_reg", "cooling_reg", "damped_reg")
+              "season_reg", "pendulum_reg", "cooling_reg", "damped_reg", "projectile_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
