@@ -1097,10 +1097,9 @@ def test_the_scorers_trees_score_as_scikit_learn_fitted_them() -> None:
     want = HistGradientBoostingClassifier(**TREES, early_stopping=False, random_state=0).fit(x, y).predict_proba(x)
     got = np.array([scorer._softmax(scorer.boosted_scores(row, exported)) for row in x])
     np.testing.assert_allclose(got, want, atol=1e-5)
-    stump = {"baseline": [0.0, 0.0], "rounds": [[{"feature": [1, -1, -1], "threshold": [0.5, 0.0, 0.0],
-                                                  "left": [1, -1, -1], "right": [2, -1, -1],
-                                                  "value": [0.0, -1.0, 2.0]}, None]]}
-    stump["rounds"][0][1] = stump["rounds"][0][0]
+    tree = {"feature": [1, -1, -1], "threshold": [0.5, 0.0, 0.0], "left": [1, -1, -1], "right": [2, -1, -1],
+            "value": [0.0, -1.0, 2.0]}
+    stump = {"baseline": [0.0, 0.0], "rounds": [[tree, tree]]}   # one round, the same stump for both verdicts
     assert scorer.boosted_scores(np.array([9.0, 0.5]), stump).tolist() == [-1.0, -1.0]
     assert scorer.boosted_scores(np.array([9.0, 0.6]), stump).tolist() == [2.0, 2.0]
 

@@ -180,7 +180,8 @@ def _n(x: float) -> str:
 
 
 def _pct(x: float) -> str:
-    """A share as a whole percentage; a tiny negative one is "0%", not "-0%"."""
+    """A share as a whole percentage, as every evidence sentence quotes one; a tiny negative share is "0%", not
+    "-0%"."""
     text = f"{x:.0%}"
     return "0%" if text == "-0%" else text
 
@@ -206,8 +207,8 @@ class Evidence:
         span = f"from {_n(first)} (epoch {self.first}) to {_n(last)} (epoch {self.last})"
         if last < first:
             return f"{head} {verb} {span}"
-        return (f"{head} went {span} (smoothed, it ended {getattr(f, f'{curve}_improvement'):.0%} below the median "
-                "of its first three epochs)")
+        improvement = _pct(getattr(f, f"{curve}_improvement"))
+        return f"{head} went {span} (smoothed, it ended {improvement} below the median of its first three epochs)"
 
     # --- training curve
     def train_flat(self) -> str:
@@ -216,32 +217,32 @@ class Evidence:
                 f"(epoch {self.last})")
         if f.train_improvement < self.th.flat_improvement:
             return (head + f"; its smoothed level (median of the first 3 epochs {_n(f.train_start)}, robust line "
-                    f"through {self.tail} {_n(f.train_end)}) is only {f.train_improvement:.0%} lower - a model that "
-                    f"learns improves by far more than {self.th.flat_improvement:.0%}")
-        return head + f" (smoothed level {f.train_improvement:.0%} lower)"
+                    f"through {self.tail} {_n(f.train_end)}) is only {_pct(f.train_improvement)} lower - a model that "
+                    f"learns improves by far more than {_pct(self.th.flat_improvement)}")
+        return head + f" (smoothed level {_pct(f.train_improvement)} lower)"
 
     def train_erratic(self) -> str:
         f = self.f
-        return (f"training loss jumps around its smoothed trend by {f.train_noise:.0%} of the loss range (RMS) and "
+        return (f"training loss jumps around its smoothed trend by {_pct(f.train_noise)} of the loss range (RMS) and "
                 f"went from {_n(f.train_first_raw)} (epoch {self.first}) to {_n(f.train_last_raw)} (epoch {self.last}), "
-                f"its smoothed level only {f.train_improvement:.0%} lower: noisy values at a relatively high loss")
+                f"its smoothed level only {_pct(f.train_improvement)} lower: noisy values at a relatively high loss")
 
     def train_still_falling(self) -> str:
         f = self.f
         return (self._moved("train", "fell") + f" and over {self.tail} its smoothed trend still fell by "
-                f"{_n(f.train_tail_drop)}: {f.train_tail_share:.0%} of its whole improvement and "
-                f"{f.train_tail_rel:.0%} of its final level - it had not levelled off")
+                f"{_n(f.train_tail_drop)}: {_pct(f.train_tail_share)} of its whole improvement and "
+                f"{_pct(f.train_tail_rel)} of its final level - it had not levelled off")
 
     def train_stable(self) -> str:
         f = self.f
         return (self._moved("train", "fell") + f" and levelled off (the last {f.tail_epochs} epochs brought "
-                f"{max(f.train_tail_share, 0):.0%} of the improvement)")
+                f"{_pct(max(f.train_tail_share, 0))} of the improvement)")
 
     def levelled_together(self) -> str:
         f = self.f
-        return (f"the smoothed training loss ended only {f.train_improvement:.0%} below its start and validation "
+        return (f"the smoothed training loss ended only {_pct(f.train_improvement)} below its start and validation "
                 f"loss levelled off beside it ({_n(f.val_last_raw)} against {_n(f.train_last_raw)}, epoch "
-                f"{self.last}; smoothed gap {abs(f.gap_relative):.0%} of the validation loss): the model does no "
+                f"{self.last}; smoothed gap {_pct(abs(f.gap_relative))} of the validation loss): the model does no "
                 "better on the examples it trains on than on unseen ones - it cannot fit even its training data")
 
     def train_after_best(self) -> str:
@@ -256,49 +257,50 @@ class Evidence:
     def val_still_falling(self) -> str:
         f = self.f
         return (f"validation loss also still fell, to {_n(f.val_last_raw)} (epoch {self.last}); its smoothed trend "
-                f"dropped {_n(f.val_tail_drop)} over {self.tail} ({f.val_tail_share:.0%} of its improvement, "
-                f"{f.val_tail_rel:.0%} of its final level), so more epochs should still help")
+                f"dropped {_n(f.val_tail_drop)} over {self.tail} ({_pct(f.val_tail_share)} of its improvement, "
+                f"{_pct(f.val_tail_rel)} of its final level), so more epochs should still help")
 
     def val_stable(self) -> str:
         f = self.f
         head = self._moved("val", "fell")
         rise = max(f.val_rise, 0.0)
         if rise < self.th.overfit_rise_relative:
-            return (head + f" and stayed there: {self._best_words()}; the smoothed end level is only {rise:.0%} "
+            return (head + f" and stayed there: {self._best_words()}; the smoothed end level is only {_pct(rise)} "
                            "above the smoothed minimum")
         # the scorer can read a good fit where the cascade saw a rise: quote the rise, do not call it level
-        return (head + f": {self._best_words()}; the smoothed end level is {rise:.0%} above the smoothed minimum, "
+        return (head + f": {self._best_words()}; the smoothed end level is {_pct(rise)} above the smoothed minimum, "
                        "a rise the other measurements outweigh")
 
     def val_rise(self) -> str:
         f = self.f
         return (f"validation loss was {self._best_words()}; its smoothed trend bottoms out around epoch {self.stop} "
                 f"(smoothed {_n(f.val_best)}) and then rises, to {_n(f.val_last_raw)} (epoch {self.last}): the smoothed "
-                f"end level {_n(f.val_end)} is {f.val_rise:.0%} above the smoothed minimum, {f.val_rise_range:.0%} of "
-                f"the loss range, {f.val_rise_z:.1f} times the uncertainty its epoch-to-epoch noise leaves")
+                f"end level {_n(f.val_end)} is {_pct(f.val_rise)} above the smoothed minimum, "
+                f"{_pct(f.val_rise_range)} of the loss range, {f.val_rise_z:.1f} times the uncertainty its "
+                "epoch-to-epoch noise leaves")
 
     def val_noisy(self) -> str:
         f = self.f
-        return (f"validation loss jumps around its smoothed trend by {f.val_noise:.0%} of the loss range (RMS; "
-                f"{f.val_noise_level:.0%} of its own level), "
+        return (f"validation loss jumps around its smoothed trend by {_pct(f.val_noise)} of the loss range (RMS; "
+                f"{_pct(f.val_noise_level)} of its own level), "
                 f"{f.val_noise / max(f.train_noise, 1e-12):.1f} times as much as training loss does")
 
     def noisy_rise(self) -> str:
         f = self.f
-        return (f"the smoothed validation curve also rises after its minimum ({f.val_rise:.0%} above it): the run "
+        return (f"the smoothed validation curve also rises after its minimum ({_pct(f.val_rise)} above it): the run "
                 "may be overfitting as well, which a larger validation set would show reliably")
 
     def val_below(self) -> str:
         f = self.f
-        return (f"validation loss was below training loss in {f.val_below_fraction:.0%} of the epochs (after the "
-                f"first tenth), typically by {f.val_below_margin:.0%} of the training loss "
-                f"({f.val_below_range:.0%} of the loss range; at the end {_n(f.val_last_raw)} against "
+        return (f"validation loss was below training loss in {_pct(f.val_below_fraction)} of the epochs (after the "
+                f"first tenth), typically by {_pct(f.val_below_margin)} of the training loss "
+                f"({_pct(f.val_below_range)} of the loss range; at the end {_n(f.val_last_raw)} against "
                 f"{_n(f.train_last_raw)}, epoch {self.last}): the validation set looks easier")
 
     def below_expected(self, regularized: str) -> str:
         f = self.f
-        return (f"validation loss was below training loss in {f.val_below_fraction:.0%} of the epochs (typically by "
-                f"{f.val_below_margin:.0%} of the training loss), as expected with the run's {regularized}: the "
+        return (f"validation loss was below training loss in {_pct(f.val_below_fraction)} of the epochs (typically by "
+                f"{_pct(f.val_below_margin)} of the training loss), as expected with the run's {regularized}: the "
                 "training loss is measured with it on, the validation loss without - so it is not read as an "
                 "unrepresentative validation set")
 
@@ -321,10 +323,10 @@ class Evidence:
         rise = max(f.val_rise, 0.0)
         head = self._moved("val", "improved")
         if rise < self.th.overfit_rise_relative:
-            return (head + f" and did not turn up (smoothed end {rise:.0%} above its smoothed minimum), so this is not "
-                           "overfitting but too little information in the training set")
+            return (head + f" and did not turn up (smoothed end {_pct(rise)} above its smoothed minimum), so this is "
+                           "not overfitting but too little information in the training set")
         # the scorer can read this picture where the cascade saw a (small) rise: say so rather than deny it
-        return (head + f"; its smoothed end is {rise:.0%} above its smoothed minimum, a small rise next to the gap - "
+        return (head + f"; its smoothed end is {_pct(rise)} above its smoothed minimum, a small rise next to the gap - "
                        "the gap, more than overfitting, says the training set carries too little information")
 
     def validation_summary(self) -> list[str]:
