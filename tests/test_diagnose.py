@@ -789,8 +789,9 @@ def test_should_stop_leaves_the_first_epochs_to_patience() -> None:
 
 def test_should_stop_waits_for_a_rise_beyond_the_noise() -> None:
     """The first 13 epochs of an erratic RMSprop run (bench/diagnose_corpus/fresh/swissroll_reg_overf_3): the
-    scorer reads overfit with confidence >= 0.9, but the validation trend has risen by less than one standard
-    error of its noise; its real minimum came at epoch 23.  Stopping live there restored weights 115 % worse."""
+    validation trend has risen by less than one standard error of its noise; its real minimum came at epoch 23.
+    Stopping live there restored weights 115 % worse.  Round 7's scorer read overfit with confidence >= 0.9
+    there (round 10's reads overfit at 0.61): whatever the scorer says, a rise within the noise never stops."""
     from gradwise.diagnose import Diagnosis, diagnose_so_far, should_stop
 
     train = [0.59208, 0.2972, 0.2203, 0.2271, 0.76958, 0.55235, 0.21515, 0.46342, 0.44521, 0.47801, 0.20173,
@@ -799,9 +800,11 @@ def test_should_stop_waits_for_a_rise_beyond_the_noise() -> None:
            0.25875, 0.28638]
     recs = [{"epoch": e, "loss": t, "val_loss": v} for e, (t, v) in enumerate(zip(train, val), start=1)]
     d = diagnose_so_far(recs)
-    assert d.verdict == "overfit" and d.confidence >= 0.9 and d.scores["val_rise_z"] < 3
+    assert d.scores["val_rise_z"] < 3
     for i in range(5, len(recs) + 1):
         assert not should_stop(diagnose_so_far(recs[:i]), recs[:i])[0], i
+    confident = Diagnosis("overfit", d.best_epoch, [], [], confidence=0.99, scores=dict(d.scores))
+    assert not should_stop(confident, recs)[0]   # a sure scorer, the same rise within the noise
     sure = Diagnosis("overfit", 9, [], [], confidence=0.99, scores={"val_rise_z": 3.5})
     assert should_stop(sure, recs)[0]
 

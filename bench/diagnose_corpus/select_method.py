@@ -304,10 +304,14 @@ def _tests_pass() -> bool:
     import subprocess
 
     root = HERE.parents[1]
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:xdist",
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:xdist", "-rf",
                            "tests/test_diagnose.py", "tests/test_diagnosis_stopping.py"], cwd=root,
                           capture_output=True, text=True)
-    print("  tests: " + (done.stdout.strip().splitlines() or ["?"])[-1])
+    lines = done.stdout.strip().splitlines() or ["?"]
+    for line in lines:
+        if line.startswith("FAILED "):
+            print("    " + line[:220])
+    print("  tests: " + lines[-1])
     return done.returncode == 0
 
 
