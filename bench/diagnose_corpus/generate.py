@@ -86,16 +86,18 @@ FRESH8_FAMILIES = ("spiral3_cls", "cooling_reg", "arrow_cnn", "sawtooth_conv1d")
 FRESH9_FAMILIES = ("moons4_cls", "damped_reg", "scale_cnn", "skew_conv1d")
 #: tenth round: the ninth fresh set joins development; four new fresh families (twice the runs per family)
 FRESH10_FAMILIES = ("maxabs_cls", "projectile_reg", "blur_cnn", "glitch_conv1d")
+#: eleventh round: the tenth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH11_FAMILIES = ("dartboard_cls", "enzyme_reg", "aspect_cnn", "change_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
                 + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES
-                + FRESH10_FAMILIES)
+                + FRESH10_FAMILIES + FRESH11_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
                 "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES,
-                "fresh9": FRESH9_FAMILIES, "fresh10": FRESH10_FAMILIES}
+                "fresh9": FRESH9_FAMILIES, "fresh10": FRESH10_FAMILIES, "fresh11": FRESH11_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
              "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000,
-             "fresh9": 109_000, "fresh10": 111_000}
+             "fresh9": 109_000, "fresh10": 111_000, "fresh11": 113_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -328,11 +330,27 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y *= 1 + 0.05 * r.standard_normal(n)
         x = np.column_stack([v, th, h, r.standard_normal((n, 3))])
         return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+    if family == "dartboard_cls":    # a dartboard in 2 of 6 inputs (4 distractors): the bull (radius < 0.6) or one of 4 quarter sectors, 5 % noise
+        r = np.random.default_rng(seed)
+        xy = r.uniform(-1.5, 1.5, (n, 2))
+        rad, ang = np.hypot(xy[:, 0], xy[:, 1]), np.arctan2(xy[:, 1], xy[:, 0])
+        y = np.where(rad < 0.6, 0, 1 + np.floor((ang + np.pi) / (np.pi / 2)).astype(np.int64) % 4)
+        flip = r.random(n) < 0.05
+        y[flip] = r.integers(0, 5, int(flip.sum()))
+        x = np.hstack([xy / 0.866, r.standard_normal((n, 4))])
+        return Data(x.astype(np.float32), y.astype(np.int64), True, 5, (6,))
+    if family == "enzyme_reg":       # Michaelis-Menten rate with a competitive inhibitor (substrate, inhibitor, Vmax, Km; 2 distractors), 15 % noise
+        r = np.random.default_rng(seed)
+        sub, inh, vmax, km = r.uniform(0, 10, n), r.uniform(0, 4, n), r.uniform(1, 3, n), r.uniform(0.5, 2.5, n)
+        y = vmax * sub / (km * (1 + inh / 0.8) + sub)
+        y *= 1 + 0.15 * r.standard_normal(n)
+        x = np.column_stack([sub, inh, vmax, km, r.standard_normal((n, 2))])
+        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
-                  "arrow_cnn", "scale_cnn", "blur_cnn"):
+                  "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
-                  "decay_conv1d", "sawtooth_conv1d", "skew_conv1d", "glitch_conv1d"):
+                  "decay_conv1d", "sawtooth_conv1d", "skew_conv1d", "glitch_conv1d", "change_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -340,9 +358,18 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
 def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
-    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3, "blur_cnn": 3}.get(family, 4), n)
+    cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3, "blur_cnn": 3,
+                         "aspect_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "aspect_cnn":    # one filled ellipse: wide (about 2:1), tall (1:2) or round, of random size, place and brightness
+            major = r.uniform(2.4, 4.0)
+            semi = [(major / r.uniform(1.8, 2.4), major), (major, major / r.uniform(1.8, 2.4))][c] if c < 2 else \
+                (r.uniform(1.6, 3.0),) * 2
+            cy, cx = r.uniform(3, 6, 2)
+            imgs[i] = ((yy - cy) / semi[0]) ** 2 + ((xx - cx) / semi[1]) ** 2 <= 1
+            imgs[i] *= r.uniform(0.7, 1.3)
+            continue
         if family == "blur_cnn":      # two or three bright rectangles (2-5 a side) at random places: sharp, softly or heavily blurred
             for _ in range(int(r.integers(2, 4))):
                 hgt, wid = r.integers(2, 6, 2)
@@ -452,6 +479,13 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "change_conv1d":  # a change from a point 10-30 on: a level shift (up or down), a burst of extra noise, or a trend
+            g0 = int(r.integers(10, 31))
+            sgn = 1.0 if r.random() < 0.5 else -1.0
+            after = t >= g0
+            sig[i] = after * [sgn * 1.2 * h * np.ones(40), 1.1 * h * r.standard_normal(40),
+                              sgn * 0.12 * h * (t - g0)][c]
+            continue
         if family == "glitch_conv1d":  # a sine (2-4 cycles, random phase): intact, with a 6-9 step dropout to zero, or sign-flipped from a point on
             s = 1.4 * h * np.sin(2 * np.pi * (r.uniform(0.05, 0.1) * t + r.uniform(0, 1)))
             g0 = int(r.integers(8, 30))
@@ -522,11 +556,13 @@ ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars
         "pulses_conv1d": "conv1d", "events_conv1d": "conv1d", "glyphs_cnn": "cnn", "rhythm_conv1d": "conv1d",
         "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d",
         "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d",
-        "scale_cnn": "cnn", "skew_conv1d": "conv1d", "blur_cnn": "cnn", "glitch_conv1d": "conv1d"}
+        "scale_cnn": "cnn", "skew_conv1d": "conv1d", "blur_cnn": "cnn", "glitch_conv1d": "conv1d",
+        "aspect_cnn": "cnn", "change_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
-              "season_reg", "pendulum_reg", "cooling_reg", "damped_reg", "projectile_reg")
+              "season_reg", "pendulum_reg", "cooling_reg", "damped_reg", "projectile_reg",
+              "enzyme_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
