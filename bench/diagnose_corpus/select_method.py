@@ -20,7 +20,8 @@ one at a time; otherwise the next admitted configuration is taken.  (Round 8 tri
 its smoothed level at a quarter, half and three quarters of the run - as inputs: +1.2 points in cross-validation,
 but every configuration using it failed the tests, so it was taken out again.)  Round 9 adds ``+trees``: small
 gradient-boosted trees over the same inputs (``TREES``), their probabilities averaged with the linear model's
-(``TREES_WEIGHT``) and stored in scorer.json as plain lists.  The confidence calibration
+(``TREES_WEIGHT``) and stored in scorer.json as plain lists.  Round 11 cross-validated only round 10's four
+finalists, one ``--only`` process each, and chose among their reports with ``--choose``.  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
