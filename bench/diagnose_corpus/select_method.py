@@ -22,7 +22,8 @@ but every configuration using it failed the tests, so it was taken out again.)  
 gradient-boosted trees over the same inputs (``TREES``), their probabilities averaged with the linear model's
 (``TREES_WEIGHT``) and stored in scorer.json as plain lists.  Round 11 cross-validated only round 10's four
 finalists, one ``--only`` process each, and chose among their reports with ``--choose``; round 12 the same four
-(the highest was round 9's extra + accuracy + trees at C = 0.3, by one run).  The confidence calibration
+(the highest was round 9's extra + accuracy + trees at C = 0.3, by one run); round 13 the same four (accuracy +
+trees at C = 0.3, by three runs).  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
