@@ -90,17 +90,20 @@ FRESH10_FAMILIES = ("maxabs_cls", "projectile_reg", "blur_cnn", "glitch_conv1d")
 FRESH11_FAMILIES = ("dartboard_cls", "enzyme_reg", "aspect_cnn", "change_conv1d")
 #: twelfth round: the eleventh fresh set joins development; four new fresh families (twice the runs per family)
 FRESH12_FAMILIES = ("triangle_cls", "annuity_reg", "align_cnn", "rectify_conv1d")
+#: thirteenth round: the twelfth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH13_FAMILIES = ("interval_cls", "dose_reg", "dash_cnn", "duty_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
                 + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES
-                + FRESH10_FAMILIES + FRESH11_FAMILIES + FRESH12_FAMILIES)
+                + FRESH10_FAMILIES + FRESH11_FAMILIES + FRESH12_FAMILIES + FRESH13_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
                 "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES,
                 "fresh9": FRESH9_FAMILIES, "fresh10": FRESH10_FAMILIES, "fresh11": FRESH11_FAMILIES,
-                "fresh12": FRESH12_FAMILIES}
+                "fresh12": FRESH12_FAMILIES, "fresh13": FRESH13_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
              "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000,
-             "fresh9": 109_000, "fresh10": 111_000, "fresh11": 113_000, "fresh12": 115_000}
+             "fresh9": 109_000, "fresh10": 111_000, "fresh11": 113_000, "fresh12": 115_000,
+             "fresh13": 117_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -366,12 +369,30 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y *= 1 + 0.15 * r.standard_normal(n)
         x = np.column_stack([prin, rate, years, r.standard_normal((n, 3))])
         return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+    if family == "interval_cls":     # two time intervals (start and length each; 3 distractors): apart, overlapping or one inside, 5 % noise
+        r = np.random.default_rng(seed)
+        s1, s2 = r.uniform(0, 0.5, (2, n))
+        l1, l2 = np.exp(r.uniform(np.log(0.05), 0, (2, n)))
+        e1, e2 = s1 + l1, s2 + l2
+        y = np.where((e1 < s2) | (e2 < s1), 0, np.where((s1 <= s2) & (e2 <= e1) | (s2 <= s1) & (e1 <= e2), 2, 1))
+        flip = r.random(n) < 0.05
+        y[flip] = r.integers(0, 3, int(flip.sum()))
+        x = np.column_stack([s1, l1, s2, l2, r.standard_normal((n, 3))])
+        return Data(_standardise(x), y.astype(np.int64), True, 3, (7,))
+    if family == "dose_reg":         # drug level after an oral dose (dose, uptake and clearance rates, volume, hours; 2 distractors), 25 % noise
+        r = np.random.default_rng(seed)
+        dose, ka, ke = r.uniform(100, 500, n), r.uniform(0.5, 2.5, n), r.uniform(0.05, 0.25, n)
+        vol, t = r.uniform(20, 60, n), r.uniform(0.5, 12, n)
+        y = dose * ka / (vol * (ka - ke)) * (np.exp(-ke * t) - np.exp(-ka * t))
+        y *= 1 + 0.25 * r.standard_normal(n)
+        x = np.column_stack([dose, ka, ke, vol, t, r.standard_normal((n, 2))])
+        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (7,))
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
-                  "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn", "align_cnn"):
+                  "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn", "align_cnn", "dash_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
                   "decay_conv1d", "sawtooth_conv1d", "skew_conv1d", "glitch_conv1d", "change_conv1d",
-                  "rectify_conv1d"):
+                  "rectify_conv1d", "duty_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -380,9 +401,18 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
     cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3, "blur_cnn": 3,
-                         "aspect_cnn": 3, "align_cnn": 3}.get(family, 4), n)
+                         "aspect_cnn": 3, "align_cnn": 3, "dash_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "dash_cnn":      # a line 2 wide, 6-10 long, across or down at a random place: solid, dashed (2 on, 2 off) or dotted
+            length = int(r.integers(6, 11))
+            seg = (np.arange(length) % [1, 4, 2][c] < [1, 2, 1][c]) * r.uniform(1.2, 1.6)
+            a, b = int(r.integers(0, 9)), int(r.integers(0, 11 - length))
+            if r.random() < 0.5:
+                imgs[i, a:a + 2, b:b + length] = seg
+            else:
+                imgs[i, b:b + length, a:a + 2] = seg[:, None]
+            continue
         if family == "align_cnn":     # three small plus marks (2-3 apart) lined up across, down, or along a diagonal (either way)
             along = np.array([(1, 4, 7), (1, 4, 8), (1, 5, 8), (2, 5, 8)][int(r.integers(0, 4))])
             if c < 2:
@@ -511,6 +541,10 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "duty_conv1d":    # a pulse train (period 8-13, random phase) high a quarter, half or 3/4 of each period, random offset
+            ph = (t / r.uniform(8, 13) + r.uniform(0, 1)) % 1
+            sig[i] = 1.8 * h * (ph < [0.25, 0.5, 0.75][c]) + r.uniform(-0.6, 0.6)
+            continue
         if family == "rectify_conv1d":  # a sine (2-5 cycles) as it is, half-wave or full-wave rectified, on a random offset
             s = 1.4 * h * np.sin(2 * np.pi * (r.uniform(0.05, 0.125) * t + r.uniform(0, 1)))
             sig[i] = [s, np.maximum(s, 0), np.abs(s)][c] + r.uniform(-1.0, 1.0)
@@ -593,12 +627,13 @@ ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars
         "corner_cnn": "cnn", "amfm_conv1d": "conv1d", "texture_cnn": "cnn", "ar_conv1d": "conv1d",
         "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d",
         "scale_cnn": "cnn", "skew_conv1d": "conv1d", "blur_cnn": "cnn", "glitch_conv1d": "conv1d",
-        "aspect_cnn": "cnn", "change_conv1d": "conv1d", "align_cnn": "cnn", "rectify_conv1d": "conv1d"}
+        "aspect_cnn": "cnn", "change_conv1d": "conv1d", "align_cnn": "cnn", "rectify_conv1d": "conv1d",
+        "dash_cnn": "cnn", "duty_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
               "season_reg", "pendulum_reg", "cooling_reg", "damped_reg", "projectile_reg",
-              "enzyme_reg", "annuity_reg")
+              "enzyme_reg", "annuity_reg", "dose_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
