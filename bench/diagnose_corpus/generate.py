@@ -124,6 +124,17 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return ((x - x.mean(0)) / (x.std(0) + 1e-8)).astype(np.float32)
 
 
+def _flip_labels(r: np.random.Generator, y: np.ndarray, share: float, n_classes: int) -> None:
+    """Label noise in place: about ``share`` of the labels redrawn uniformly from the ``n_classes`` classes."""
+    flip = r.random(len(y)) < share
+    y[flip] = r.integers(0, n_classes, int(flip.sum()))
+
+
+def _regression(x: np.ndarray, y: np.ndarray) -> Data:
+    """A regression task with prepared float32 inputs ``x`` and the target ``y`` standardised to one column."""
+    return Data(x, ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, x.shape[1:])
+
+
 def world(family: str, rng: np.random.Generator, n: int) -> Data:
     """Draw ``n`` samples of the family's task (fixed-size real sets are returned whole, shuffled)."""
     from sklearn import datasets as skd
@@ -211,7 +222,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
     if family == "sparse_reg":
         x, y = skd.make_sparse_uncorrelated(n, n_features=12, random_state=seed)
         y = y + 0.5 * np.sin(2 * x[:, 4]) * x[:, 5]
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (12,))
+        return _regression(_standardise(x), y)
     if family == "manyclass_mlp":
         x, y = skd.make_classification(n, n_features=24, n_informative=12, n_redundant=6, n_classes=10,
                                        n_clusters_per_class=1, class_sep=1.5, flip_y=0.03, random_state=seed)
@@ -235,7 +246,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         x = r.uniform(-3, 3, (n, 2))
         centres, signs = np.array([[-1.5, -1.0], [1.0, 1.5], [1.5, -1.5], [-1.0, 1.8]]), np.array([1.0, -1.0, 0.8, -0.6])
         y = (signs * np.exp(-((x[:, None, :] - centres) ** 2).sum(-1) / 0.8)).sum(1) + 0.15 * r.standard_normal(n)
-        return Data((x / 1.73).astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (2,))
+        return _regression((x / 1.73).astype(np.float32), y)
     if family == "credit_mlp":       # tabular: 8 numeric inputs, two one-hot categories, a logistic rule, 8 % noise
         r = np.random.default_rng(seed)
         num = r.standard_normal((n, 8))
@@ -252,14 +263,13 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         x = r.uniform(-6, 6, (n, 3))
         rad = np.linalg.norm(x, axis=1)
         y = np.sinc(rad / np.pi) + 0.08 * r.standard_normal(n)
-        return Data((x / 3.46).astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (3,))
+        return _regression((x / 3.46).astype(np.float32), y)
     if family == "boxes_cls":        # 5 classes set by axis-aligned thresholds on 4 of 10 inputs (a small tree), 5 % noise
         r = np.random.default_rng(seed)
         x = r.uniform(-1, 1, (n, 10))
         y = np.where(x[:, 0] < -0.3, 0, np.where(x[:, 1] > 0.4, 1, np.where(x[:, 2] * x[:, 3] > 0, 2,
                                                                                 np.where(x[:, 3] < 0.2, 3, 4))))
-        flip = r.random(n) < 0.05
-        y[flip] = r.integers(0, 5, int(flip.sum()))
+        _flip_labels(r, y, 0.05, 5)
         return Data((x * 1.73).astype(np.float32), y.astype(np.int64), True, 5, (10,))
     if family == "season_reg":       # a seasonal demand: day of year (as sin/cos), temperature, weekday, noise growing with level
         r = np.random.default_rng(seed)
@@ -267,14 +277,13 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         level = 2 + np.sin(day) + 0.6 * temp * np.cos(day) + 0.5 * (weekday >= 5) + 0.3 * temp ** 2
         y = level + 0.25 * np.abs(level) * r.standard_normal(n)
         x = np.column_stack([np.sin(day), np.cos(day), temp, np.eye(7)[weekday]])
-        return Data(x.astype(np.float32), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (10,))
+        return _regression(x.astype(np.float32), y)
     if family == "ordinal_cls":      # 6 ordered grades cut from a smooth score of 8 inputs: neighbours blur, 4 % noise
         r = np.random.default_rng(seed)
         x = r.standard_normal((n, 8))
         score = np.tanh(x[:, 0]) + 0.7 * x[:, 1] * x[:, 2] + 0.5 * np.sin(2 * x[:, 3]) + 0.3 * r.standard_normal(n)
         y = np.digitize(score, np.quantile(score, [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]))
-        flip = r.random(n) < 0.04
-        y[flip] = r.integers(0, 6, int(flip.sum()))
+        _flip_labels(r, y, 0.04, 6)
         return Data(x.astype(np.float32), y.astype(np.int64), True, 6, (8,))
     if family == "pendulum_reg":     # a pendulum's period from length, gravity and amplitude (3 distractors), 5 % noise
         r = np.random.default_rng(seed)
@@ -282,15 +291,14 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = 2 * np.pi * np.sqrt(length / g) * (1 + theta ** 2 / 16 + 11 * theta ** 4 / 3072)
         y *= 1 + 0.05 * r.standard_normal(n)
         x = np.column_stack([length, g, theta, r.standard_normal((n, 3))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+        return _regression(_standardise(x), y)
     if family == "spiral3_cls":      # 3 interleaved spiral arms (one turn) in 2 of 6 inputs (4 distractors), 4 % noise
         r = np.random.default_rng(seed)
         y = r.integers(0, 3, n)
         t = np.sqrt(r.uniform(0.04, 1.0, n))
         ang = 2 * np.pi * (y / 3 + t)
         xy = 2.0 * t[:, None] * np.column_stack([np.cos(ang), np.sin(ang)]) + 0.12 * r.standard_normal((n, 2))
-        flip = r.random(n) < 0.04
-        y[flip] = r.integers(0, 3, int(flip.sum()))
+        _flip_labels(r, y, 0.04, 3)
         x = np.hstack([xy, r.standard_normal((n, 4))])
         return Data(x.astype(np.float32), y.astype(np.int64), True, 3, (6,))
     if family == "cooling_reg":      # Newton's cooling: a body's temperature from start, ambient, rate and time (2 distractors), 6 % noise
@@ -299,7 +307,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = amb + (t0 - amb) * np.exp(-k * t)
         y *= 1 + 0.06 * r.standard_normal(n)
         x = np.column_stack([t0, amb, k, t, r.standard_normal((n, 2))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+        return _regression(_standardise(x), y)
     if family == "moons4_cls":       # two pairs of interleaved half-moons, one turned a quarter across the other, in 2 of 5 inputs, 4 % noise
         r = np.random.default_rng(seed)
         y = r.integers(0, 4, n)
@@ -309,8 +317,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         py = np.where(lower == 0, np.sin(th), 0.5 - np.sin(th))
         xy = np.column_stack([np.where(pair == 1, 2.1 - py, px), np.where(pair == 1, 0.1 + px, py)])
         xy += 0.14 * r.standard_normal((n, 2))
-        flip = r.random(n) < 0.04
-        y[flip] = r.integers(0, 4, int(flip.sum()))
+        _flip_labels(r, y, 0.04, 4)
         x = np.hstack([(xy - [1.0, 0.6]) / 0.9, r.standard_normal((n, 3))])
         return Data(x.astype(np.float32), y.astype(np.int64), True, 4, (5,))
     if family == "damped_reg":       # a damped spring's displacement (time, damping, frequency, amplitude; 2 distractors), envelope-sized noise
@@ -319,13 +326,12 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         env = amp * np.exp(-zeta * w0 * t)
         y = env * np.cos(w0 * np.sqrt(1 - zeta ** 2) * t) + (0.03 + 0.12 * env) * r.standard_normal(n)
         x = np.column_stack([t, zeta, w0, amp, r.standard_normal((n, 2))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+        return _regression(_standardise(x), y)
     if family == "maxabs_cls":       # which of 4 inputs is largest in size, read with noise (4 distractors), 5 % noise
         r = np.random.default_rng(seed)
         z = r.standard_normal((n, 4))
         y = np.abs(z).argmax(1)
-        flip = r.random(n) < 0.05
-        y[flip] = r.integers(0, 4, int(flip.sum()))
+        _flip_labels(r, y, 0.05, 4)
         x = np.hstack([z + 0.15 * r.standard_normal((n, 4)), r.standard_normal((n, 4))])
         return Data(x.astype(np.float32), y.astype(np.int64), True, 4, (8,))
     if family == "projectile_reg":   # a projectile's range from speed, launch angle and height (3 distractors), 5 % noise
@@ -335,14 +341,13 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = v * np.cos(th) * (vy + np.sqrt(vy ** 2 + 2 * 9.81 * h)) / 9.81
         y *= 1 + 0.05 * r.standard_normal(n)
         x = np.column_stack([v, th, h, r.standard_normal((n, 3))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+        return _regression(_standardise(x), y)
     if family == "dartboard_cls":    # a dartboard in 2 of 6 inputs (4 distractors): the bull (radius < 0.6) or one of 4 quarter sectors, 5 % noise
         r = np.random.default_rng(seed)
         xy = r.uniform(-1.5, 1.5, (n, 2))
         rad, ang = np.hypot(xy[:, 0], xy[:, 1]), np.arctan2(xy[:, 1], xy[:, 0])
         y = np.where(rad < 0.6, 0, 1 + np.floor((ang + np.pi) / (np.pi / 2)).astype(np.int64) % 4)
-        flip = r.random(n) < 0.05
-        y[flip] = r.integers(0, 5, int(flip.sum()))
+        _flip_labels(r, y, 0.05, 5)
         x = np.hstack([xy / 0.866, r.standard_normal((n, 4))])
         return Data(x.astype(np.float32), y.astype(np.int64), True, 5, (6,))
     if family == "enzyme_reg":       # Michaelis-Menten rate with a competitive inhibitor (substrate, inhibitor, Vmax, Km; 2 distractors), 15 % noise
@@ -351,14 +356,13 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = vmax * sub / (km * (1 + inh / 0.8) + sub)
         y *= 1 + 0.15 * r.standard_normal(n)
         x = np.column_stack([sub, inh, vmax, km, r.standard_normal((n, 2))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+        return _regression(_standardise(x), y)
     if family == "triangle_cls":     # three lengths, shortest first (3 distractors): no triangle, an obtuse or an acute one, 5 % noise
         r = np.random.default_rng(seed)
         sides = r.uniform(0.1, 1.0, (n, 3))
         a, b, c = np.sort(sides, 1).T
         y = np.where(c >= a + b, 0, np.where(c ** 2 > a ** 2 + b ** 2, 1, 2))
-        flip = r.random(n) < 0.05
-        y[flip] = r.integers(0, 3, int(flip.sum()))
+        _flip_labels(r, y, 0.05, 3)
         x = np.column_stack([a, b, c, r.standard_normal((n, 3))])
         return Data(_standardise(x), y.astype(np.int64), True, 3, (6,))
     if family == "annuity_reg":      # a loan's monthly payment from principal, yearly rate and term in years (3 distractors), 15 % noise
@@ -368,15 +372,14 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = prin * mo / (1 - (1 + mo) ** (-12 * years))
         y *= 1 + 0.15 * r.standard_normal(n)
         x = np.column_stack([prin, rate, years, r.standard_normal((n, 3))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (6,))
+        return _regression(_standardise(x), y)
     if family == "interval_cls":     # two time intervals (start and length each; 3 distractors): apart, overlapping or one inside, 5 % noise
         r = np.random.default_rng(seed)
         s1, s2 = r.uniform(0, 0.5, (2, n))
         l1, l2 = np.exp(r.uniform(np.log(0.05), 0, (2, n)))
         e1, e2 = s1 + l1, s2 + l2
         y = np.where((e1 < s2) | (e2 < s1), 0, np.where((s1 <= s2) & (e2 <= e1) | (s2 <= s1) & (e1 <= e2), 2, 1))
-        flip = r.random(n) < 0.05
-        y[flip] = r.integers(0, 3, int(flip.sum()))
+        _flip_labels(r, y, 0.05, 3)
         x = np.column_stack([s1, l1, s2, l2, r.standard_normal((n, 3))])
         return Data(_standardise(x), y.astype(np.int64), True, 3, (7,))
     if family == "dose_reg":         # drug level after an oral dose (dose, uptake and clearance rates, volume, hours; 2 distractors), 25 % noise
@@ -386,7 +389,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = dose * ka / (vol * (ka - ke)) * (np.exp(-ke * t) - np.exp(-ka * t))
         y *= 1 + 0.25 * r.standard_normal(n)
         x = np.column_stack([dose, ka, ke, vol, t, r.standard_normal((n, 2))])
-        return Data(_standardise(x), ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, (7,))
+        return _regression(_standardise(x), y)
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
                   "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn", "align_cnn", "dash_cnn"):
         return _images(family, np.random.default_rng(seed), n)
