@@ -92,18 +92,21 @@ FRESH11_FAMILIES = ("dartboard_cls", "enzyme_reg", "aspect_cnn", "change_conv1d"
 FRESH12_FAMILIES = ("triangle_cls", "annuity_reg", "align_cnn", "rectify_conv1d")
 #: thirteenth round: the twelfth fresh set joins development; four new fresh families (twice the runs per family)
 FRESH13_FAMILIES = ("interval_cls", "dose_reg", "dash_cnn", "duty_conv1d")
+#: fourteenth round: the thirteenth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH14_FAMILIES = ("reynolds_cls", "turbine_reg", "shading_cnn", "polarity_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
                 + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES
-                + FRESH10_FAMILIES + FRESH11_FAMILIES + FRESH12_FAMILIES + FRESH13_FAMILIES)
+                + FRESH10_FAMILIES + FRESH11_FAMILIES + FRESH12_FAMILIES + FRESH13_FAMILIES
+                + FRESH14_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
                 "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES,
                 "fresh9": FRESH9_FAMILIES, "fresh10": FRESH10_FAMILIES, "fresh11": FRESH11_FAMILIES,
-                "fresh12": FRESH12_FAMILIES, "fresh13": FRESH13_FAMILIES}
+                "fresh12": FRESH12_FAMILIES, "fresh13": FRESH13_FAMILIES, "fresh14": FRESH14_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
              "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000,
              "fresh9": 109_000, "fresh10": 111_000, "fresh11": 113_000, "fresh12": 115_000,
-             "fresh13": 117_000}
+             "fresh13": 117_000, "fresh14": 119_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -390,12 +393,29 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y *= 1 + 0.25 * r.standard_normal(n)
         x = np.column_stack([dose, ka, ke, vol, t, r.standard_normal((n, 2))])
         return _regression(_standardise(x), y)
+    if family == "reynolds_cls":     # pipe flow (density, speed, diameter, viscosity; 3 distractors): laminar, transitional or turbulent, 5 % noise
+        r = np.random.default_rng(seed)
+        rho, v, dia = r.uniform(700, 1300, n), r.uniform(0.05, 1.5, n), r.uniform(0.01, 0.05, n)
+        mu = np.exp(r.uniform(np.log(0.002), np.log(0.02), n))
+        y = np.digitize(rho * v * dia / mu, [2300, 4000])
+        _flip_labels(r, y, 0.05, 3)
+        x = np.column_stack([rho, v, dia, mu, r.standard_normal((n, 3))])
+        return Data(_standardise(x), y.astype(np.int64), True, 3, (7,))
+    if family == "turbine_reg":      # a wind turbine's power (wind speed, rotor, air density, power coefficient, rating; 2 distractors), 20 % noise
+        r = np.random.default_rng(seed)
+        v, dia, rho = r.uniform(0, 22, n), r.uniform(40, 120, n), r.uniform(1.0, 1.3, n)
+        cp, rated = r.uniform(0.35, 0.48, n), r.uniform(1.5, 5.0, n)
+        y = np.where((v >= 3) & (v <= 20), np.minimum(0.5 * rho * np.pi * dia ** 2 / 4 * cp * v ** 3 / 1e6, rated), 0.0)
+        y *= 1 + 0.2 * r.standard_normal(n)
+        x = np.column_stack([v, dia, rho, cp, rated, r.standard_normal((n, 2))])
+        return _regression(_standardise(x), y)
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
-                  "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn", "align_cnn", "dash_cnn"):
+                  "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn", "align_cnn", "dash_cnn",
+                  "shading_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
                   "decay_conv1d", "sawtooth_conv1d", "skew_conv1d", "glitch_conv1d", "change_conv1d",
-                  "rectify_conv1d", "duty_conv1d"):
+                  "rectify_conv1d", "duty_conv1d", "polarity_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -404,9 +424,16 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
     cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3, "blur_cnn": 3,
-                         "aspect_cnn": 3, "align_cnn": 3, "dash_cnn": 3}.get(family, 4), n)
+                         "aspect_cnn": 3, "align_cnn": 3, "dash_cnn": 3, "shading_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "shading_cnn":   # a filled disc (radius 2.5-4) at a random place, lit from the left or right (tilted <= 30 degrees) or evenly
+            rad, (cy, cx) = r.uniform(2.5, 4.0), r.uniform(3, 6, 2)
+            ang = r.uniform(-np.pi / 6, np.pi / 6) + (np.pi if c == 1 else 0.0)
+            slope = r.uniform(0.45, 0.7) if c < 2 else 0.0
+            lit = r.uniform(0.9, 1.2) - slope * ((xx - cx) * np.cos(ang) + (yy - cy) * np.sin(ang)) / rad
+            imgs[i] = (np.hypot(yy - cy, xx - cx) <= rad) * lit
+            continue
         if family == "dash_cnn":      # a line 2 wide, 6-10 long, across or down at a random place: solid, dashed (2 on, 2 off) or dotted
             length = int(r.integers(6, 11))
             seg = (np.arange(length) % [1, 4, 2][c] < [1, 2, 1][c]) * r.uniform(1.2, 1.6)
@@ -544,6 +571,14 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "polarity_conv1d":  # 3-5 narrow pulses (5-8 steps apart) on a random offset: all upward, all downward, or alternating in sign
+            k = int(r.integers(3, 6))
+            gaps = r.integers(5, 9, k - 1)
+            at = int(r.integers(2, 38 - int(gaps.sum()))) + np.r_[0, np.cumsum(gaps)]
+            sign = [np.ones(k), -np.ones(k), (-1.0) ** (np.arange(k) + int(r.integers(0, 2)))][c]
+            bumps = np.exp(-0.5 * ((t[:, None] - at[None, :]) / 0.9) ** 2)
+            sig[i] = 1.5 * h * (bumps * sign).sum(1) + r.uniform(-0.5, 0.5)
+            continue
         if family == "duty_conv1d":    # a pulse train (period 8-13, random phase) high a quarter, half or 3/4 of each period, random offset
             ph = (t / r.uniform(8, 13) + r.uniform(0, 1)) % 1
             sig[i] = 1.8 * h * (ph < [0.25, 0.5, 0.75][c]) + r.uniform(-0.6, 0.6)
@@ -631,12 +666,12 @@ ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars
         "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d",
         "scale_cnn": "cnn", "skew_conv1d": "conv1d", "blur_cnn": "cnn", "glitch_conv1d": "conv1d",
         "aspect_cnn": "cnn", "change_conv1d": "conv1d", "align_cnn": "cnn", "rectify_conv1d": "conv1d",
-        "dash_cnn": "cnn", "duty_conv1d": "conv1d"}
+        "dash_cnn": "cnn", "duty_conv1d": "conv1d", "shading_cnn": "cnn", "polarity_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
               "season_reg", "pendulum_reg", "cooling_reg", "damped_reg", "projectile_reg",
-              "enzyme_reg", "annuity_reg", "dose_reg")
+              "enzyme_reg", "annuity_reg", "dose_reg", "turbine_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
