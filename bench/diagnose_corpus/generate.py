@@ -94,19 +94,22 @@ FRESH12_FAMILIES = ("triangle_cls", "annuity_reg", "align_cnn", "rectify_conv1d"
 FRESH13_FAMILIES = ("interval_cls", "dose_reg", "dash_cnn", "duty_conv1d")
 #: fourteenth round: the thirteenth fresh set joins development; four new fresh families (twice the runs per family)
 FRESH14_FAMILIES = ("reynolds_cls", "turbine_reg", "shading_cnn", "polarity_conv1d")
+#: fifteenth round: the fourteenth fresh set joins development; four new fresh families (twice the runs per family)
+FRESH15_FAMILIES = ("phase_cls", "colony_reg", "bend_cnn", "edges_conv1d")
 ALL_FAMILIES = (DEV_FAMILIES + FRESH_FAMILIES + DEV2_FAMILIES + FRESH2_FAMILIES + FRESH3_FAMILIES + FRESH4_FAMILIES
                 + FRESH5_FAMILIES + FRESH6_FAMILIES + FRESH7_FAMILIES + FRESH8_FAMILIES + FRESH9_FAMILIES
                 + FRESH10_FAMILIES + FRESH11_FAMILIES + FRESH12_FAMILIES + FRESH13_FAMILIES
-                + FRESH14_FAMILIES)
+                + FRESH14_FAMILIES + FRESH15_FAMILIES)
 SET_FAMILIES = {"dev": DEV_FAMILIES, "fresh": FRESH_FAMILIES, "dev2": DEV2_FAMILIES, "fresh2": FRESH2_FAMILIES,
                 "fresh3": FRESH3_FAMILIES, "fresh4": FRESH4_FAMILIES, "fresh5": FRESH5_FAMILIES,
                 "fresh6": FRESH6_FAMILIES, "fresh7": FRESH7_FAMILIES, "fresh8": FRESH8_FAMILIES,
                 "fresh9": FRESH9_FAMILIES, "fresh10": FRESH10_FAMILIES, "fresh11": FRESH11_FAMILIES,
-                "fresh12": FRESH12_FAMILIES, "fresh13": FRESH13_FAMILIES, "fresh14": FRESH14_FAMILIES}
+                "fresh12": FRESH12_FAMILIES, "fresh13": FRESH13_FAMILIES, "fresh14": FRESH14_FAMILIES,
+                "fresh15": FRESH15_FAMILIES}
 SET_SEEDS = {"dev": 50_000, "fresh": 90_000, "dev2": 60_000, "fresh2": 95_000, "fresh3": 97_000, "fresh4": 99_000,
              "fresh5": 101_000, "fresh6": 103_000, "fresh7": 105_000, "fresh8": 107_000,
              "fresh9": 109_000, "fresh10": 111_000, "fresh11": 113_000, "fresh12": 115_000,
-             "fresh13": 117_000, "fresh14": 119_000}
+             "fresh13": 117_000, "fresh14": 119_000, "fresh15": 121_000}
 CONDITIONS = ("underfit", "overfit", "good_fit", "unrepresentative_train", "unrepresentative_validation")
 #: how many runs of each condition per family (27 in all)
 PER_CONDITION = {"overfit": 6, "underfit": 6, "good_fit": 5, "unrepresentative_train": 5,
@@ -409,13 +412,28 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y *= 1 + 0.2 * r.standard_normal(n)
         x = np.column_stack([v, dia, rho, cp, rated, r.standard_normal((n, 2))])
         return _regression(_standardise(x), y)
+    if family == "phase_cls":        # water with antifreeze (temperature read to +-5 degrees, pressure, antifreeze share; 3 distractors): ice, liquid or vapour, 5 % noise
+        r = np.random.default_rng(seed)
+        temp, pres, anti = r.uniform(-60, 200, n), r.uniform(0.1, 8, n), r.uniform(0, 0.5, n)
+        boil = 1 / (1 / 373.15 - np.log(pres) / 4890) - 273.15 + 10 * anti     # Clausius-Clapeyron, plus elevation
+        y = np.where(temp < -75 * anti, 0, np.where(temp < boil, 1, 2))
+        _flip_labels(r, y, 0.05, 3)
+        x = np.column_stack([temp + 5 * r.standard_normal(n), pres, anti, r.standard_normal((n, 3))])
+        return Data(_standardise(x), y.astype(np.int64), True, 3, (6,))
+    if family == "colony_reg":       # logistic growth of a colony (hours, starting size, carrying capacity, growth rate; 2 distractors), 20 % noise
+        r = np.random.default_rng(seed)
+        t, n0, cap, rate = r.uniform(0, 24, n), r.uniform(2, 20, n), r.uniform(100, 1000, n), r.uniform(0.15, 0.6, n)
+        y = cap / (1 + (cap / n0 - 1) * np.exp(-rate * t))
+        y *= 1 + 0.2 * r.standard_normal(n)
+        x = np.column_stack([t, n0, cap, rate, r.standard_normal((n, 2))])
+        return _regression(_standardise(x), y)
     if family in ("bars_cnn", "rings_cnn", "count_cnn", "glyphs_cnn", "corner_cnn", "texture_cnn", "gap_cnn",
                   "arrow_cnn", "scale_cnn", "blur_cnn", "aspect_cnn", "align_cnn", "dash_cnn",
-                  "shading_cnn"):
+                  "shading_cnn", "bend_cnn"):
         return _images(family, np.random.default_rng(seed), n)
     if family in ("pulses_conv1d", "events_conv1d", "chirp_conv1d", "rhythm_conv1d", "amfm_conv1d", "ar_conv1d",
                   "decay_conv1d", "sawtooth_conv1d", "skew_conv1d", "glitch_conv1d", "change_conv1d",
-                  "rectify_conv1d", "duty_conv1d", "polarity_conv1d"):
+                  "rectify_conv1d", "duty_conv1d", "polarity_conv1d", "edges_conv1d"):
         return _signals(family, np.random.default_rng(seed), n)
     raise ValueError(family)
 
@@ -424,9 +442,18 @@ def _images(family: str, r: np.random.Generator, n: int) -> Data:
     """10x10 noisy images: bars at one of 4 orientations (``bars_cnn``), or ring / disc / dot / empty (``rings_cnn``)."""
     yy, xx = np.mgrid[0:10, 0:10]
     cls = r.integers(0, {"count_cnn": 3, "glyphs_cnn": 5, "texture_cnn": 3, "scale_cnn": 3, "blur_cnn": 3,
-                         "aspect_cnn": 3, "align_cnn": 3, "dash_cnn": 3, "shading_cnn": 3}.get(family, 4), n)
+                         "aspect_cnn": 3, "align_cnn": 3, "dash_cnn": 3, "shading_cnn": 3,
+                         "bend_cnn": 3}.get(family, 4), n)
     imgs = np.zeros((n, 10, 10), np.float32)
     for i, c in enumerate(cls):
+        if family == "bend_cnn":      # a soft line across or down at a random height and tilt: straight, bowed (by 2-3 pixels) or zigzag
+            u = xx - 4.5
+            bow = [0.0 * u, r.uniform(0.11, 0.16) * (u ** 2 - 8.25) * (1 if r.random() < 0.5 else -1),
+                   r.uniform(1.2, 1.6) * (4 * np.abs((u / 5 + r.uniform(0, 1)) % 1 - 0.5) - 1)][c]
+            path = r.uniform(3, 6) + r.uniform(-0.3, 0.3) * u + bow
+            line = np.exp(-0.5 * ((yy - path) / 0.5) ** 2) * r.uniform(1.4, 1.9)
+            imgs[i] = line if r.random() < 0.5 else line.T
+            continue
         if family == "shading_cnn":   # a filled disc (radius 2.5-4) at a random place, lit from the left or right (tilted <= 30 degrees) or evenly
             rad, (cy, cx) = r.uniform(2.5, 4.0), r.uniform(3, 6, 2)
             ang = r.uniform(-np.pi / 6, np.pi / 6) + (np.pi if c == 1 else 0.0)
@@ -571,6 +598,11 @@ def _signals(family: str, r: np.random.Generator, n: int) -> Data:
     for i, c in enumerate(cls):
         a = int(r.integers(4, 30))
         h = r.uniform(0.8, 1.6)
+        if family == "edges_conv1d":   # a square wave (period 10-16, random phase) with sharp edges, linear ramps (6-8 steps) or RC-like (time constant 2.5-3.5) edges
+            sq = np.sign(np.sin(2 * np.pi * (np.arange(-12, 40) / r.uniform(10, 16) + r.uniform(0, 1))))
+            ker = [np.ones(1), np.ones(int(r.integers(6, 9))), np.exp(-np.arange(12) / r.uniform(2.5, 3.5))][c]
+            sig[i] = 1.7 * h * np.convolve(sq, ker / ker.sum())[12:52] + r.uniform(-0.5, 0.5)
+            continue
         if family == "polarity_conv1d":  # 3-5 narrow pulses (5-8 steps apart) on a random offset: all upward, all downward, or alternating in sign
             k = int(r.integers(3, 6))
             gaps = r.integers(5, 9, k - 1)
@@ -666,12 +698,13 @@ ARCH = {"digits_cnn": "cnn", "shapes_cnn": "cnn", "wave_conv1d": "conv1d", "bars
         "gap_cnn": "cnn", "decay_conv1d": "conv1d", "arrow_cnn": "cnn", "sawtooth_conv1d": "conv1d",
         "scale_cnn": "cnn", "skew_conv1d": "conv1d", "blur_cnn": "cnn", "glitch_conv1d": "conv1d",
         "aspect_cnn": "cnn", "change_conv1d": "conv1d", "align_cnn": "cnn", "rectify_conv1d": "conv1d",
-        "dash_cnn": "cnn", "duty_conv1d": "conv1d", "shading_cnn": "cnn", "polarity_conv1d": "conv1d"}
+        "dash_cnn": "cnn", "duty_conv1d": "conv1d", "shading_cnn": "cnn", "polarity_conv1d": "conv1d",
+        "bend_cnn": "cnn", "edges_conv1d": "conv1d"}
 #: (hypersphere_reg was left out when fresh3 was made: its "imbalanced" training sets keep mostly targets <= 1,
 #: a shifted training set; kept so that fresh3 regenerates identically)
 REGRESSION = ("friedman3_reg", "swissroll_reg", "friedman1_reg", "scurve_reg", "sparse_reg", "peaks_reg", "sinc_reg",
               "season_reg", "pendulum_reg", "cooling_reg", "damped_reg", "projectile_reg",
-              "enzyme_reg", "annuity_reg", "dose_reg", "turbine_reg")
+              "enzyme_reg", "annuity_reg", "dose_reg", "turbine_reg", "colony_reg")
 
 
 # ----------------------------------------------------------------------------- recipes
