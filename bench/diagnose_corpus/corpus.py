@@ -33,7 +33,8 @@ CORPUS_SETS = {name: HERE / name for name in ("dev", "fresh", "dev2", "fresh2", 
 #: the sets the method is developed on: the older sets, the development corpora and the fresh sets of earlier
 #: rounds (each measured once with its round's frozen method, then joined development)
 DEVELOPMENT_SETS = (*OLD_SETS, "dev", "fresh", "dev2", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
-                    "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13")
+                    "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13",
+                    "fresh14")
 OVERFIT_SHOWED = 0.05
 """An overfit run's true loss must end at least 5 % above its best - the diagnosis's own
 ``Thresholds.overfit_rise_relative`` ("a material loss of generalisation") and the 5 % of the stop band."""

@@ -24,7 +24,8 @@ gradient-boosted trees over the same inputs (``TREES``), their probabilities ave
 finalists, one ``--only`` process each, and chose among their reports with ``--choose``; round 12 the same four
 (the highest was round 9's extra + accuracy + trees at C = 0.3, by one run); round 13 the same four (accuracy +
 trees at C = 0.3, by three runs); round 14 the same four (accuracy + trees at C = 0.3 was highest by one run but
-failed a diagnosis test, so the next, extra + accuracy + trees at C = 0.3, was written).  The confidence calibration
+failed a diagnosis test, so the next, extra + accuracy + trees at C = 0.3, was written); round 15 only the two
+at C = 0.3, which won rounds 12-14 (accuracy + trees, by one run, passing the tests).  The confidence calibration
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
