@@ -29,7 +29,7 @@ OLD_SETS = {"tuning": ROOT / "tests/data/curve_runs", "heldout": ROOT / "tests/d
 #: reads each as ``corpus_NAME``
 CORPUS_SETS = {name: HERE / name for name in ("dev", "fresh", "dev2", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
                                                  "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12",
-                                                 "fresh13", "fresh14")}
+                                                 "fresh13", "fresh14", "fresh15")}
 #: the sets the method is developed on: the older sets, the development corpora and the fresh sets of earlier
 #: rounds (each measured once with its round's frozen method, then joined development)
 DEVELOPMENT_SETS = (*OLD_SETS, "dev", "fresh", "dev2", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6",
