@@ -29,7 +29,7 @@ at C = 0.3, which won rounds 12-14 (accuracy + trees, by one run, passing the te
 (Platt scaling of the verdict's probability) and the alternative's threshold are fitted on the cross-validated
 predictions of the chosen configuration - never on the runs they are then reported on.
 
-    python bench/diagnose_corpus/select_method.py [--write [--tests]] [--report FILE.json]
+    python bench/diagnose_corpus/select_method.py [--write [--tests]] [--report FILE.json] [--balanced]
 """
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ def fit_model(runs: list[Run], c: float, onehot: bool, which: str = "base") -> d
     if onehot:
         z = np.hstack([z, np.array([[1.0 if r.reading.verdict == v else 0.0 for v in VERDICTS] for r in runs])])
     y = np.array([VERDICTS.index(r.label) for r in runs])
-    lr = LogisticRegression(C=c, max_iter=5000)
+    lr = LogisticRegression(C=c, max_iter=5000, class_weight=CLASS_WEIGHT)
     lr.fit(z, y)
     coef = np.zeros((len(VERDICTS), z.shape[1]))
     icpt = np.zeros(len(VERDICTS))
@@ -147,6 +147,10 @@ def fit_model(runs: list[Run], c: float, onehot: bool, which: str = "base") -> d
 #: read within 0.6 points of each other in cross-validation
 TREES = {"max_depth": 3, "max_iter": 60, "learning_rate": 0.1, "l2_regularization": 1.0, "min_samples_leaf": 10}
 TREES_WEIGHT = 0.5
+#: ``--balanced`` (explored after round 15, not shipped): weight each verdict's runs inversely to its count in
+#: both the logistic model and the trees, so that the rarer verdicts (good fit, unrepresentative training) are not
+#: outvoted by the many overfitting and underfitting runs
+CLASS_WEIGHT: str | None = None
 
 
 def fit_trees(x: np.ndarray, y: np.ndarray) -> dict:
@@ -154,7 +158,8 @@ def fit_trees(x: np.ndarray, y: np.ndarray) -> dict:
     them): per boosting round one tree per verdict."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    hgb = HistGradientBoostingClassifier(**TREES, early_stopping=False, random_state=0).fit(x, y)
+    hgb = HistGradientBoostingClassifier(**TREES, early_stopping=False, random_state=0,
+                                         class_weight=CLASS_WEIGHT).fit(x, y)
     if list(hgb.classes_) != list(range(len(VERDICTS))):
         raise ValueError(f"trees need runs of every verdict; the training runs have {list(hgb.classes_)}")
     rounds = []
@@ -247,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --write: the first admitted configuration (by accuracy) that passes the diagnosis tests")
     ap.add_argument("--choose", nargs="*", type=Path, default=None,
                     help="no fitting: choose among the configurations of these --report files (and --write it)")
+    ap.add_argument("--balanced", action="store_true",
+                    help="fit with balanced verdict weights (also when writing; give it again with --choose)")
     args = ap.parse_args(argv)
+    global CLASS_WEIGHT
+    CLASS_WEIGHT = "balanced" if args.balanced else None
     runs = []
     for s in DEVELOPMENT_SETS:
         runs += load_set(s)
