@@ -141,6 +141,11 @@ def _regression(x: np.ndarray, y: np.ndarray) -> Data:
     return Data(x, ((y - y.mean()) / y.std())[:, None].astype(np.float32), False, 1, x.shape[1:])
 
 
+def _classification(x: np.ndarray, y: np.ndarray, n_classes: int) -> Data:
+    """A ``n_classes``-class task with prepared float32 inputs ``x`` (one row a sample) and integer labels ``y``."""
+    return Data(x, y.astype(np.int64), True, n_classes, x.shape[1:])
+
+
 def world(family: str, rng: np.random.Generator, n: int) -> Data:
     """Draw ``n`` samples of the family's task (fixed-size real sets are returned whole, shuffled)."""
     from sklearn import datasets as skd
@@ -160,17 +165,17 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
     if family == "synth_cls":
         x, y = skd.make_classification(n, n_features=20, n_informative=8, n_redundant=4, n_classes=4,
                                        n_clusters_per_class=2, class_sep=1.2, flip_y=0.02, random_state=seed)
-        return Data(_standardise(x), y.astype(np.int64), True, 4, (20,))
+        return _classification(_standardise(x), y, 4)
     if family == "imbalanced_cls":
         x, y = skd.make_classification(n, n_features=12, n_informative=6, n_redundant=2, n_classes=3,
                                        weights=[0.7, 0.2, 0.1], class_sep=1.0, flip_y=0.03, random_state=seed)
-        return Data(_standardise(x), y.astype(np.int64), True, 3, (12,))
+        return _classification(_standardise(x), y, 3)
     if family == "circles_mlp":
         x, y = skd.make_circles(n, noise=0.12, factor=0.55, random_state=seed)
-        return Data(x.astype(np.float32) * 1.5, y.astype(np.int64), True, 2, (2,))
+        return _classification(x.astype(np.float32) * 1.5, y, 2)
     if family == "quantiles_mlp":
         x, y = skd.make_gaussian_quantiles(n_samples=n, n_features=6, n_classes=3, random_state=seed)
-        return Data(x.astype(np.float32), y.astype(np.int64), True, 3, (6,))
+        return _classification(x.astype(np.float32), y, 3)
     if family == "friedman3_reg":
         x, y = skd.make_friedman3(n, noise=0.1, random_state=seed)
         y = (y - 1.3) / 0.35
@@ -214,7 +219,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         return Data(_standardise(x), ((y - 14.4) / 5.0)[:, None].astype(np.float32), False, 1, (10,))
     if family == "blobs8_mlp":      # 8 overlapping Gaussian blobs in 5-D
         x, y = skd.make_blobs(n, n_features=5, centers=8, cluster_std=2.2, center_box=(-6, 6), random_state=seed % 1000)
-        return Data(_standardise(x), y.astype(np.int64), True, 8, (5,))
+        return _classification(_standardise(x), y, 8)
     if family == "scurve_reg":      # the S-curve's position from the noisy 3-D point
         x, t = skd.make_s_curve(n, noise=0.25, random_state=seed)
         return Data(_standardise(x), (t / 2.7)[:, None].astype(np.float32), False, 1, (3,))
@@ -232,7 +237,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
     if family == "manyclass_mlp":
         x, y = skd.make_classification(n, n_features=24, n_informative=12, n_redundant=6, n_classes=10,
                                        n_clusters_per_class=1, class_sep=1.5, flip_y=0.03, random_state=seed)
-        return Data(_standardise(x), y.astype(np.int64), True, 10, (24,))
+        return _classification(_standardise(x), y, 10)
     if family == "hypersphere_reg":   # the distance of a noisy 6-D point from the origin, plus noise
         r = np.random.default_rng(seed)
         x = r.standard_normal((n, 6))
@@ -241,12 +246,12 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
     if family == "gaussmix_cls":
         x, y = skd.make_classification(n, n_features=40, n_informative=10, n_redundant=10, n_classes=6,
                                        n_clusters_per_class=2, class_sep=0.9, flip_y=0.02, random_state=seed)
-        return Data(_standardise(x), y.astype(np.int64), True, 6, (40,))
+        return _classification(_standardise(x), y, 6)
     if family == "madelon_cls":      # 5 informative inputs on a hypercube's vertices among 45 noise inputs
         x, y = skd.make_classification(n, n_features=50, n_informative=5, n_redundant=0, n_repeated=0, n_classes=2,
                                        n_clusters_per_class=4, class_sep=1.5, hypercube=True, flip_y=0.05,
                                        random_state=seed)
-        return Data(_standardise(x), y.astype(np.int64), True, 2, (50,))
+        return _classification(_standardise(x), y, 2)
     if family == "peaks_reg":        # a sum of four Gaussian bumps over the plane, plus noise
         r = np.random.default_rng(seed)
         x = r.uniform(-3, 3, (n, 2))
@@ -276,7 +281,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.where(x[:, 0] < -0.3, 0, np.where(x[:, 1] > 0.4, 1, np.where(x[:, 2] * x[:, 3] > 0, 2,
                                                                                 np.where(x[:, 3] < 0.2, 3, 4))))
         _flip_labels(r, y, 0.05, 5)
-        return Data((x * 1.73).astype(np.float32), y.astype(np.int64), True, 5, (10,))
+        return _classification((x * 1.73).astype(np.float32), y, 5)
     if family == "season_reg":       # a seasonal demand: day of year (as sin/cos), temperature, weekday, noise growing with level
         r = np.random.default_rng(seed)
         day, temp, weekday = r.uniform(0, 2 * np.pi, n), r.normal(0, 1, n), r.integers(0, 7, n)
@@ -290,7 +295,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         score = np.tanh(x[:, 0]) + 0.7 * x[:, 1] * x[:, 2] + 0.5 * np.sin(2 * x[:, 3]) + 0.3 * r.standard_normal(n)
         y = np.digitize(score, np.quantile(score, [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]))
         _flip_labels(r, y, 0.04, 6)
-        return Data(x.astype(np.float32), y.astype(np.int64), True, 6, (8,))
+        return _classification(x.astype(np.float32), y, 6)
     if family == "pendulum_reg":     # a pendulum's period from length, gravity and amplitude (3 distractors), 5 % noise
         r = np.random.default_rng(seed)
         length, g, theta = r.uniform(0.2, 2.0, n), r.uniform(1.6, 25.0, n), r.uniform(0.0, 1.4, n)
@@ -306,7 +311,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         xy = 2.0 * t[:, None] * np.column_stack([np.cos(ang), np.sin(ang)]) + 0.12 * r.standard_normal((n, 2))
         _flip_labels(r, y, 0.04, 3)
         x = np.hstack([xy, r.standard_normal((n, 4))])
-        return Data(x.astype(np.float32), y.astype(np.int64), True, 3, (6,))
+        return _classification(x.astype(np.float32), y, 3)
     if family == "cooling_reg":      # Newton's cooling: a body's temperature from start, ambient, rate and time (2 distractors), 6 % noise
         r = np.random.default_rng(seed)
         t0, amb, k, t = r.uniform(40, 100, n), r.uniform(0, 30, n), r.uniform(0.02, 0.25, n), r.uniform(0, 30, n)
@@ -325,7 +330,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         xy += 0.14 * r.standard_normal((n, 2))
         _flip_labels(r, y, 0.04, 4)
         x = np.hstack([(xy - [1.0, 0.6]) / 0.9, r.standard_normal((n, 3))])
-        return Data(x.astype(np.float32), y.astype(np.int64), True, 4, (5,))
+        return _classification(x.astype(np.float32), y, 4)
     if family == "damped_reg":       # a damped spring's displacement (time, damping, frequency, amplitude; 2 distractors), envelope-sized noise
         r = np.random.default_rng(seed)
         t, zeta, w0, amp = r.uniform(0, 6, n), r.uniform(0.05, 0.5, n), r.uniform(0.8, 1.4, n), r.uniform(0.5, 2.0, n)
@@ -339,7 +344,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.abs(z).argmax(1)
         _flip_labels(r, y, 0.05, 4)
         x = np.hstack([z + 0.15 * r.standard_normal((n, 4)), r.standard_normal((n, 4))])
-        return Data(x.astype(np.float32), y.astype(np.int64), True, 4, (8,))
+        return _classification(x.astype(np.float32), y, 4)
     if family == "projectile_reg":   # a projectile's range from speed, launch angle and height (3 distractors), 5 % noise
         r = np.random.default_rng(seed)
         v, th, h = r.uniform(8, 20, n), r.uniform(0.1, 1.45, n), r.uniform(0, 15, n)
@@ -355,7 +360,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.where(rad < 0.6, 0, 1 + np.floor((ang + np.pi) / (np.pi / 2)).astype(np.int64) % 4)
         _flip_labels(r, y, 0.05, 5)
         x = np.hstack([xy / 0.866, r.standard_normal((n, 4))])
-        return Data(x.astype(np.float32), y.astype(np.int64), True, 5, (6,))
+        return _classification(x.astype(np.float32), y, 5)
     if family == "enzyme_reg":       # Michaelis-Menten rate with a competitive inhibitor (substrate, inhibitor, Vmax, Km; 2 distractors), 15 % noise
         r = np.random.default_rng(seed)
         sub, inh, vmax, km = r.uniform(0, 10, n), r.uniform(0, 4, n), r.uniform(1, 3, n), r.uniform(0.5, 2.5, n)
@@ -370,7 +375,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.where(c >= a + b, 0, np.where(c ** 2 > a ** 2 + b ** 2, 1, 2))
         _flip_labels(r, y, 0.05, 3)
         x = np.column_stack([a, b, c, r.standard_normal((n, 3))])
-        return Data(_standardise(x), y.astype(np.int64), True, 3, (6,))
+        return _classification(_standardise(x), y, 3)
     if family == "annuity_reg":      # a loan's monthly payment from principal, yearly rate and term in years (3 distractors), 15 % noise
         r = np.random.default_rng(seed)
         prin, rate, years = r.uniform(5, 50, n), r.uniform(0.01, 0.12, n), r.uniform(2, 30, n)
@@ -387,7 +392,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.where((e1 < s2) | (e2 < s1), 0, np.where((s1 <= s2) & (e2 <= e1) | (s2 <= s1) & (e1 <= e2), 2, 1))
         _flip_labels(r, y, 0.05, 3)
         x = np.column_stack([s1, l1, s2, l2, r.standard_normal((n, 3))])
-        return Data(_standardise(x), y.astype(np.int64), True, 3, (7,))
+        return _classification(_standardise(x), y, 3)
     if family == "dose_reg":         # drug level after an oral dose (dose, uptake and clearance rates, volume, hours; 2 distractors), 25 % noise
         r = np.random.default_rng(seed)
         dose, ka, ke = r.uniform(100, 500, n), r.uniform(0.5, 2.5, n), r.uniform(0.05, 0.25, n)
@@ -403,7 +408,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.digitize(rho * v * dia / mu, [2300, 4000])
         _flip_labels(r, y, 0.05, 3)
         x = np.column_stack([rho, v, dia, mu, r.standard_normal((n, 3))])
-        return Data(_standardise(x), y.astype(np.int64), True, 3, (7,))
+        return _classification(_standardise(x), y, 3)
     if family == "turbine_reg":      # a wind turbine's power (wind speed, rotor, air density, power coefficient, rating; 2 distractors), 20 % noise
         r = np.random.default_rng(seed)
         v, dia, rho = r.uniform(0, 22, n), r.uniform(40, 120, n), r.uniform(1.0, 1.3, n)
@@ -419,7 +424,7 @@ def world(family: str, rng: np.random.Generator, n: int) -> Data:
         y = np.where(temp < -75 * anti, 0, np.where(temp < boil, 1, 2))
         _flip_labels(r, y, 0.05, 3)
         x = np.column_stack([temp + 5 * r.standard_normal(n), pres, anti, r.standard_normal((n, 3))])
-        return Data(_standardise(x), y.astype(np.int64), True, 3, (6,))
+        return _classification(_standardise(x), y, 3)
     if family == "colony_reg":       # logistic growth of a colony (hours, starting size, carrying capacity, growth rate; 2 distractors), 20 % noise
         r = np.random.default_rng(seed)
         t, n0, cap, rate = r.uniform(0, 24, n), r.uniform(2, 20, n), r.uniform(100, 1000, n), r.uniform(0.15, 0.6, n)
